@@ -1,0 +1,35 @@
+# The two commands of the README, plus a few helpers. Everything real is in CMake.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CONFIG ?= config/plughost.yaml
+PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev
+
+.PHONY: deps build run test clean
+
+# Installs the Debian packages that are missing (as root, non-interactive).
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	exec $(BUILD)/host/plughostd --config $(CONFIG)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: bench
+# Builds Release and runs the benchmark matrix (bench/run.sh); results in bench/results/latest.md.
+bench: build
+	bash bench/run.sh $(BUILD)

@@ -1,0 +1,533 @@
+#include "config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <Poco/Net/IPAddress.h>
+#include <Poco/Path.h>
+
+namespace plughost::config {
+
+std::string Problem::format() const {
+    std::ostringstream out;
+    out << at.file;
+    if (at.line > 0) {
+        out << ':' << at.line << ':' << at.column;
+    }
+    out << ": ";
+    if (!keyPath.empty()) {
+        out << keyPath << ": ";
+    }
+    out << message;
+    return out.str();
+}
+
+namespace {
+
+std::string joinProblems(const std::vector<Problem>& problems) {
+    std::string text;
+    for (const auto& problem : problems) {
+        if (!text.empty()) {
+            text += '\n';
+        }
+        text += problem.format();
+    }
+    return text;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<Problem> problems)
+    : std::runtime_error(joinProblems(problems)), problems_(std::move(problems)) {}
+
+std::string ListenAddress::text() const {
+    return isIPv6() ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
+}
+
+bool Limits::operator==(const Limits& other) const {
+    return maxConnections == other.maxConnections && idleTimeout == other.idleTimeout &&
+           maxLine == other.maxLine && maxQueue == other.maxQueue;
+}
+
+std::string ServiceConfig::fingerprint() const {
+    std::ostringstream out;
+    out << "plugin=" << plugin << ";enabled=" << enabled << ";listen=";
+    for (const auto& address : listen) {
+        out << address.text() << ',';
+    }
+    out << ";limits=" << limits.maxConnections << ',' << limits.idleTimeout.count() << ','
+        << limits.maxLine << ',' << limits.maxQueue << ";settings=";
+    YAML::Emitter emitter;
+    emitter << YAML::Flow << settings;
+    out << emitter.c_str();
+    return out.str();
+}
+
+const ServiceConfig* HostConfig::find(const std::string& name) const {
+    for (const auto& service : services) {
+        if (service.name == name) {
+            return &service;
+        }
+    }
+    return nullptr;
+}
+
+Position positionOf(const YAML::Node& node, const std::string& file) {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) {
+        return {file, 0, 0};
+    }
+    return {file, mark.line + 1, mark.column + 1};
+}
+
+namespace {
+
+std::uint16_t parsePort(const std::string& text) {
+    if (text.empty() || text.size() > 6 || !std::all_of(text.begin(), text.end(), ::isdigit)) {
+        throw std::invalid_argument("'" + text + "' is not a port number");
+    }
+    const long port = std::stol(text);
+    if (port > 65535) {
+        throw std::invalid_argument("port " + text + " is out of range (0-65535)");
+    }
+    return static_cast<std::uint16_t>(port);
+}
+
+}  // namespace
+
+ListenAddress parseListenAddress(const std::string& text) {
+    ListenAddress address;
+    std::string portText;
+    if (text.find(':') == std::string::npos) {
+        address.host = "127.0.0.1";  // a bare port means loopback: nothing is exposed by accident
+        portText = text;
+    } else if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            throw std::invalid_argument("'" + text + "' is not [IPv6]:PORT");
+        }
+        address.host = text.substr(1, close - 1);
+        portText = text.substr(close + 2);
+        Poco::Net::IPAddress ip;
+        if (!Poco::Net::IPAddress::tryParse(address.host, ip) || ip.family() != Poco::Net::IPAddress::IPv6) {
+            throw std::invalid_argument("'" + address.host + "' is not an IPv6 address");
+        }
+        address.host = ip.toString();
+    } else {
+        const auto colon = text.rfind(':');
+        if (text.find(':') != colon) {
+            throw std::invalid_argument("'" + text + "': write IPv6 addresses as [ADDRESS]:PORT");
+        }
+        address.host = text.substr(0, colon);
+        portText = text.substr(colon + 1);
+        if (address.host == "localhost") {
+            address.host = "127.0.0.1";
+        } else if (address.host == "*") {
+            address.host = "0.0.0.0";
+        }
+        Poco::Net::IPAddress ip;
+        if (!Poco::Net::IPAddress::tryParse(address.host, ip) || ip.family() != Poco::Net::IPAddress::IPv4) {
+            throw std::invalid_argument("'" + address.host + "' is not an IPv4 address (use an IP literal, localhost or *)");
+        }
+    }
+    address.port = parsePort(portText);
+    return address;
+}
+
+std::chrono::milliseconds parseDuration(const std::string& text) {
+    static const std::vector<std::pair<std::string, double>> units = {
+        {"ms", 1.0}, {"s", 1000.0}, {"m", 60000.0}, {"h", 3600000.0}};
+    std::string number = text;
+    double scale = 1000.0;  // plain numbers are seconds
+    for (const auto& [suffix, factor] : units) {
+        if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+            std::isdigit(static_cast<unsigned char>(text[text.size() - suffix.size() - 1]))) {
+            number = text.substr(0, text.size() - suffix.size());
+            scale = factor;
+            break;
+        }
+    }
+    std::size_t used = 0;
+    double value = -1;
+    try {
+        value = std::stod(number, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used != number.size() || number.empty() || !(value >= 0) || value > 1e9) {
+        throw std::invalid_argument("'" + text + "' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+    }
+    return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale + 0.5));
+}
+
+std::size_t parseSize(const std::string& text) {
+    static const std::vector<std::pair<std::string, std::size_t>> units = {
+        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}, {"K", 1024},
+        {"M", 1024 * 1024},  {"G", 1024 * 1024 * 1024}, {"B", 1}};
+    std::string number = text;
+    std::size_t scale = 1;
+    for (const auto& [suffix, factor] : units) {
+        if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            number = text.substr(0, text.size() - suffix.size());
+            scale = factor;
+            break;
+        }
+    }
+    if (number.empty() || number.size() > 12 || !std::all_of(number.begin(), number.end(), ::isdigit)) {
+        throw std::invalid_argument("'" + text + "' is not a size (e.g. 4096, 64KiB, 1MiB)");
+    }
+    return static_cast<std::size_t>(std::stoull(number)) * scale;
+}
+
+namespace {
+
+// Walks the YAML tree, collecting problems instead of stopping at the first.
+class Reader {
+public:
+    Reader(std::string file, std::string baseDir) : file_(std::move(file)), baseDir_(std::move(baseDir)) {}
+
+    HostConfig read(const YAML::Node& root) {
+        HostConfig host;
+        host.file = file_;
+        host.pluginDir = baseDir_;
+        if (!root.IsDefined() || root.IsNull()) {
+            problem(root, "", "the file is empty; it needs at least 'services:'");
+            finish();
+        }
+        if (!root.IsMap()) {
+            problem(root, "", "the top level must be a map of settings");
+            finish();
+        }
+        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "admin", "defaults", "services"});
+        if (root["plugin_dir"]) {
+            host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
+        }
+        if (root["log_level"]) {
+            host.logLevel = choice(root["log_level"], "log_level", {"debug", "information", "warning", "error"});
+        }
+        if (root["workers"]) {
+            host.workers = static_cast<unsigned>(integer(root["workers"], "workers", 0, 256));
+        }
+        if (root["admin"]) {
+            host.admin = readAdmin(root["admin"]);
+        }
+        if (root["defaults"]) {
+            const YAML::Node defaults = root["defaults"];
+            if (expectMap(defaults, "defaults")) {
+                checkKeys(defaults, "defaults", limitKeys());
+                host.defaults = readLimits(defaults, "defaults", Limits{});
+            }
+        }
+        const YAML::Node services = root["services"];
+        if (!services) {
+            problem(root, "services", "missing; declare at least one service");
+        } else if (services.IsMap()) {
+            for (const auto& entry : services) {
+                host.services.push_back(readService(entry.first, entry.second, host.defaults));
+            }
+        } else if (!services.IsNull()) {
+            problem(services, "services", "must be a map of service names to their settings");
+        }
+        checkAddressConflicts(host.services);
+        finish();
+        return host;
+    }
+
+private:
+    static std::vector<std::string> limitKeys() { return {"max_connections", "idle_timeout", "max_line", "max_queue"}; }
+
+    void problem(const YAML::Node& node, const std::string& keyPath, const std::string& message) {
+        problems_.push_back({positionOf(node, file_), keyPath, message});
+    }
+
+    void finish() {
+        if (!problems_.empty()) {
+            std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+                return std::tie(a.at.line, a.at.column) < std::tie(b.at.line, b.at.column);
+            });
+            throw ConfigError(problems_);
+        }
+    }
+
+    bool expectMap(const YAML::Node& node, const std::string& path) {
+        if (node.IsMap()) {
+            return true;
+        }
+        problem(node, path, "must be a map");
+        return false;
+    }
+
+    // Unknown and repeated keys are errors: a typo must never pass silently.
+    void checkKeys(const YAML::Node& map, const std::string& path, const std::vector<std::string>& allowed) {
+        std::set<std::string> seen;
+        for (const auto& entry : map) {
+            const std::string key = entry.first.Scalar();
+            const std::string keyPath = path.empty() ? key : path + "." + key;
+            if (!seen.insert(key).second) {
+                problem(entry.first, keyPath, "duplicate key");
+            } else if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+                std::string known;
+                for (const auto& name : allowed) {
+                    known += (known.empty() ? "" : ", ") + name;
+                }
+                problem(entry.first, keyPath, "unknown key (expected one of: " + known + ")");
+            }
+        }
+    }
+
+    std::string scalar(const YAML::Node& node, const std::string& path) {
+        if (!node.IsScalar()) {
+            problem(node, path, "must be a single value");
+            return {};
+        }
+        return node.Scalar();
+    }
+
+    std::int64_t integer(const YAML::Node& node, const std::string& path, std::int64_t min, std::int64_t max) {
+        const std::string text = scalar(node, path);
+        try {
+            std::size_t used = 0;
+            const long long value = std::stoll(text, &used);
+            if (used == text.size()) {
+                if (value < min || value > max) {
+                    problem(node, path, std::to_string(value) + " is out of range (" + std::to_string(min) + "-" +
+                                            std::to_string(max) + ")");
+                }
+                return value;
+            }
+        } catch (const std::exception&) {
+        }
+        if (node.IsScalar()) {
+            problem(node, path, "'" + text + "' is not a whole number");
+        }
+        return min;
+    }
+
+    std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices) {
+        const std::string text = scalar(node, path);
+        if (node.IsScalar() && std::find(choices.begin(), choices.end(), text) == choices.end()) {
+            std::string known;
+            for (const auto& option : choices) {
+                known += (known.empty() ? "" : ", ") + option;
+            }
+            problem(node, path, "'" + text + "' is not one of: " + known);
+        }
+        return text;
+    }
+
+    bool boolean(const YAML::Node& node, const std::string& path) {
+        bool value = false;
+        if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+            problem(node, path, "must be true or false");
+        }
+        return value;
+    }
+
+    template <class Parse>
+    auto parsed(const YAML::Node& node, const std::string& path, Parse parse) -> decltype(parse(std::string{})) {
+        const std::string text = scalar(node, path);
+        if (node.IsScalar()) {
+            try {
+                return parse(text);
+            } catch (const std::invalid_argument& error) {
+                problem(node, path, error.what());
+            }
+        }
+        return {};
+    }
+
+    std::string absolute(const std::string& path) {
+        if (path.empty()) {
+            return path;
+        }
+        Poco::Path resolved(path);
+        return resolved.isAbsolute() ? resolved.toString() : Poco::Path(Poco::Path::forDirectory(baseDir_), resolved).toString();
+    }
+
+    Limits readLimits(const YAML::Node& map, const std::string& path, Limits limits) {
+        if (map["max_connections"]) {
+            limits.maxConnections = static_cast<std::size_t>(integer(map["max_connections"], path + ".max_connections", 1, 10'000'000));
+        }
+        if (map["idle_timeout"]) {
+            limits.idleTimeout = parsed(map["idle_timeout"], path + ".idle_timeout", parseDuration);
+        }
+        if (map["max_line"]) {
+            const std::size_t value = parsed(map["max_line"], path + ".max_line", parseSize);
+            if (map["max_line"].IsScalar() && (value < 1 || value > 64 * 1024 * 1024)) {
+                problem(map["max_line"], path + ".max_line", "must be between 1 byte and 64MiB");
+            }
+            limits.maxLine = value;
+        }
+        if (map["max_queue"]) {
+            const std::size_t value = parsed(map["max_queue"], path + ".max_queue", parseSize);
+            if (map["max_queue"].IsScalar() && (value < 1024 || value > 1024ULL * 1024 * 1024)) {
+                problem(map["max_queue"], path + ".max_queue", "must be between 1KiB and 1GiB");
+            }
+            limits.maxQueue = value;
+        }
+        return limits;
+    }
+
+    std::vector<ListenAddress> readAddresses(const YAML::Node& node, const std::string& path) {
+        std::vector<ListenAddress> addresses;
+        auto readOne = [&](const YAML::Node& item, const std::string& itemPath) {
+            const std::string text = scalar(item, itemPath);
+            if (!item.IsScalar()) {
+                return;
+            }
+            try {
+                addresses.push_back(parseListenAddress(text));
+            } catch (const std::invalid_argument& error) {
+                problem(item, itemPath, error.what());
+            }
+        };
+        if (node.IsSequence()) {
+            if (node.size() == 0) {
+                problem(node, path, "needs at least one address");
+            }
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                readOne(node[i], path + "[" + std::to_string(i) + "]");
+            }
+        } else {
+            readOne(node, path);
+        }
+        return addresses;
+    }
+
+    AdminConfig readAdmin(const YAML::Node& node) {
+        AdminConfig admin;
+        if (!expectMap(node, "admin")) {
+            return admin;
+        }
+        checkKeys(node, "admin", {"socket", "listen"});
+        if (node["socket"]) {
+            admin.socketPath = absolute(scalar(node["socket"], "admin.socket"));
+        }
+        if (node["listen"]) {
+            admin.listen = readAddresses(node["listen"], "admin.listen");
+            for (const auto& address : admin.listen) {
+                Poco::Net::IPAddress ip(address.host);
+                if (!ip.isLoopback()) {
+                    problem(node["listen"], "admin.listen",
+                            address.text() + " is not a loopback address; the admin endpoint listens on loopback only");
+                }
+            }
+        }
+        return admin;
+    }
+
+    ServiceConfig readService(const YAML::Node& key, const YAML::Node& node, const Limits& defaults) {
+        ServiceConfig service;
+        service.name = key.Scalar();
+        service.at = positionOf(key, file_);
+        const std::string path = "services." + service.name;
+        const bool nameOk = !service.name.empty() && service.name.size() <= 64 &&
+                            std::all_of(service.name.begin(), service.name.end(), [](char c) {
+                                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+                            });
+        if (!nameOk) {
+            problem(key, path, "a service name is 1-64 letters, digits, '_', '-' or '.'");
+        }
+        if (!expectMap(node, path)) {
+            return service;
+        }
+        std::vector<std::string> allowed = {"plugin", "listen", "enabled", "settings"};
+        const auto limits = limitKeys();
+        allowed.insert(allowed.end(), limits.begin(), limits.end());
+        checkKeys(node, path, allowed);
+        if (!node["plugin"]) {
+            problem(key, path + ".plugin", "missing; name the plugin that serves this service");
+        } else {
+            service.plugin = scalar(node["plugin"], path + ".plugin");
+        }
+        if (!node["listen"]) {
+            problem(key, path + ".listen", "missing; give HOST:PORT, [IPv6]:PORT, PORT or a list of these");
+        } else {
+            service.listen = readAddresses(node["listen"], path + ".listen");
+        }
+        if (node["enabled"]) {
+            service.enabled = boolean(node["enabled"], path + ".enabled");
+        }
+        service.settings = node["settings"] ? node["settings"] : YAML::Node(YAML::NodeType::Map);
+        if (service.settings.IsNull()) {
+            service.settings = YAML::Node(YAML::NodeType::Map);
+        } else if (!service.settings.IsMap()) {
+            problem(service.settings, path + ".settings", "must be a map of the plugin's settings");
+        }
+        service.limits = readLimits(node, path, defaults);
+        listenNodes_[service.name] = node["listen"];
+        return service;
+    }
+
+    // Two services on one address and port cannot both bind; say which two.
+    void checkAddressConflicts(const std::vector<ServiceConfig>& services) {
+        struct Claim {
+            const ServiceConfig* service;
+            ListenAddress address;
+        };
+        std::vector<Claim> claims;
+        for (const auto& service : services) {
+            if (!service.enabled) {
+                continue;
+            }
+            for (const auto& address : service.listen) {
+                if (address.port == 0) {
+                    continue;
+                }
+                for (const auto& claim : claims) {
+                    const bool sameFamily = claim.address.isIPv6() == address.isIPv6();
+                    const bool overlap = claim.address.host == address.host ||
+                                         (sameFamily && (claim.address.isWildcard() || address.isWildcard()));
+                    if (claim.address.port == address.port && overlap) {
+                        const Position other = claim.service->at;
+                        problem(listenNodes_[service.name], "services." + service.name + ".listen",
+                                address.text() + " is also used by service '" + claim.service->name + "' (" +
+                                    other.file + ":" + std::to_string(other.line) + ")");
+                    }
+                }
+                claims.push_back({&service, address});
+            }
+        }
+    }
+
+    std::string file_;
+    std::string baseDir_;
+    std::vector<Problem> problems_;
+    std::map<std::string, YAML::Node> listenNodes_;
+};
+
+}  // namespace
+
+HostConfig parse(const std::string& text, const std::string& file, const std::string& baseDir) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& error) {
+        Problem syntax;
+        syntax.at = {file, error.mark.line + 1, error.mark.column + 1};
+        syntax.message = "syntax error: " + error.msg;
+        throw ConfigError({syntax});
+    }
+    return Reader(file, baseDir).read(root);
+}
+
+HostConfig loadFile(const std::string& path) {
+    Poco::Path absolute(path);
+    absolute.makeAbsolute();
+    std::ifstream in(absolute.toString());
+    if (!in) {
+        Problem unreadable;
+        unreadable.at.file = absolute.toString();
+        unreadable.message = "cannot read the config file";
+        throw ConfigError({unreadable});
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse(text.str(), absolute.toString(), absolute.parent().toString());
+}
+
+}  // namespace plughost::config

@@ -1,0 +1,104 @@
+#pragma once
+// config: reads plughost.yaml into checked values; every error names file, line, column and key path.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace plughost::config {
+
+// Where something is in a config file; line and column are 1-based.
+struct Position {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+// One problem in a config file, printed as "file:line:column: key.path: message".
+struct Problem {
+    Position at;
+    std::string keyPath;
+    std::string message;
+    std::string format() const;
+};
+
+// Thrown when a config file is not valid; carries every problem found, in file order.
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(std::vector<Problem> problems);
+    const std::vector<Problem>& problems() const { return problems_; }
+
+private:
+    std::vector<Problem> problems_;
+};
+
+// A listen address as configured: an IP literal (v4 or v6) and a port (0 = OS-chosen).
+struct ListenAddress {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string text() const;  // "127.0.0.1:7007", "[::1]:7007"
+    bool isWildcard() const { return host == "0.0.0.0" || host == "::"; }
+    bool isIPv6() const { return host.find(':') != std::string::npos; }
+};
+
+// Limits the host enforces for every session of a service.
+struct Limits {
+    std::size_t maxConnections = 1024;              // concurrent sessions of the service
+    std::chrono::milliseconds idleTimeout{0};       // 0 = never
+    std::size_t maxLine = 8192;                     // bytes, for line-framed plugins
+    std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output per session
+    bool operator==(const Limits& other) const;
+};
+
+struct ServiceConfig {
+    std::string name;
+    std::string plugin;
+    std::vector<ListenAddress> listen;
+    bool enabled = true;
+    YAML::Node settings;  // a map (possibly empty); marks point into the file
+    Limits limits;
+    Position at;          // the service's key
+    // Everything that decides how the service runs, as text: two services
+    // with equal fingerprints (and the same plugin file) need no restart.
+    std::string fingerprint() const;
+};
+
+struct AdminConfig {
+    std::string socketPath;                 // absolute; empty = no Unix socket
+    std::vector<ListenAddress> listen;      // loopback only
+};
+
+struct HostConfig {
+    std::string file;       // absolute path of the config file
+    std::string pluginDir;  // absolute
+    std::string logLevel = "information";
+    unsigned workers = 0;   // I/O threads; 0 = one per CPU
+    AdminConfig admin;
+    Limits defaults;
+    std::vector<ServiceConfig> services;  // in file order
+    const ServiceConfig* find(const std::string& name) const;
+};
+
+// Reads and validates a config file. Relative paths inside it resolve against
+// its folder. Throws ConfigError.
+HostConfig loadFile(const std::string& path);
+
+// Same from text; `file` names it in errors and `baseDir` anchors relative paths.
+HostConfig parse(const std::string& text, const std::string& file, const std::string& baseDir);
+
+// Parses "PORT", "HOST:PORT" or "[IPv6]:PORT"; throws std::invalid_argument with the reason.
+ListenAddress parseListenAddress(const std::string& text);
+// "30", "1.5", "500ms", "30s", "5m", "1h"; throws std::invalid_argument.
+std::chrono::milliseconds parseDuration(const std::string& text);
+// "4096", "64KiB", "1MiB", "1GiB" (K/M/G also mean binary units); throws std::invalid_argument.
+std::size_t parseSize(const std::string& text);
+
+// The position of a node (or, for a missing one, of its parent).
+Position positionOf(const YAML::Node& node, const std::string& file);
+
+}  // namespace plughost::config

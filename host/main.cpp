@@ -1,0 +1,219 @@
+// plughostd: reads the config, loads plugins, serves until SIGTERM/SIGINT.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
+#include <Poco/File.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
+#include <Poco/Path.h>
+#include <Poco/PatternFormatter.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/ServerApplication.h>
+
+#include "config.h"
+#include "plugins.h"
+#include "services.h"
+
+namespace {
+
+using Poco::Util::Application;
+using Poco::Util::Option;
+using Poco::Util::OptionSet;
+
+// Run from the build tree, the source tree's config is the default; installed, /etc's.
+std::string defaultConfigPath(const std::string& executable) {
+    if (Poco::Path(executable).parent().toString() == Poco::Path(PLUGHOST_BUILD_BIN_DIR, Poco::Path::PATH_UNIX).makeDirectory().toString()) {
+        return PLUGHOST_SOURCE_CONFIG;
+    }
+    return PLUGHOST_INSTALLED_CONFIG;
+}
+
+void setUpLogging(const std::string& level) {
+    Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %t"));
+    format->setProperty("times", "local");
+    Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(format, new Poco::ConsoleChannel(std::cerr)));
+    Poco::Logger::root().setChannel(channel);
+    Poco::Logger::root().setLevel(level);
+    Poco::Logger::get("plughost").setChannel(channel);
+    Poco::Logger::get("plughost").setLevel(level);
+}
+
+// Written once every service is up: one "SERVICE ADDRESS" line per bound address.
+// Written to a temporary name and renamed, so a reader never sees half of it.
+void writeReadyFile(const std::string& path, const plughost::services::Services& services) {
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        for (const auto& service : services.list()) {
+            for (const auto& address : service->boundAddresses()) {
+                out << service->name() << ' ' << address << '\n';
+            }
+        }
+    }
+    Poco::File(temporary).renameTo(path);
+}
+
+class Daemon final : public Poco::Util::ServerApplication {
+public:
+    // Captured before ServerApplication's --daemon can chdir to "/".
+    explicit Daemon(std::string startDir) : startDir_(std::move(startDir)) {}
+
+protected:
+    void defineOptions(OptionSet& options) override {
+        ServerApplication::defineOptions(options);
+        options.addOption(Option("help", "h", "print this help and exit").callback(
+            Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleHelp)));
+        options.addOption(Option("config", "c", "the YAML config file").argument("FILE").callback(
+            Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleConfig)));
+        options.addOption(Option("plugin-dir", "p", "the plugin folder (overrides plugin_dir in the config)")
+                              .argument("DIR")
+                              .callback(Poco::Util::OptionCallback<Daemon>(this, &Daemon::handlePluginDir)));
+        options.addOption(Option("ready-file", "r", "write the bound addresses here once every service is up")
+                              .argument("FILE")
+                              .callback(Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleReadyFile)));
+    }
+
+    int main(const std::vector<std::string>&) override {
+        if (helpRequested_) {
+            return EXIT_OK;
+        }
+        if (configPath_.empty()) {
+            configPath_ = defaultConfigPath(config().getString("application.path"));
+        }
+        plughost::config::HostConfig hostConfig;
+        try {
+            hostConfig = plughost::config::loadFile(configPath_);
+        } catch (const plughost::config::ConfigError& error) {
+            std::cerr << "plughostd: invalid configuration:\n" << error.what() << std::endl;
+            return EXIT_CONFIG;
+        }
+        if (!pluginDir_.empty()) {
+            hostConfig.pluginDir = pluginDir_;
+        }
+        setUpLogging(hostConfig.logLevel);
+        Poco::Logger& log = Poco::Logger::get("plughost");
+        log.information("plughostd %s (pid %d): config %s, plugins from %s", std::string(PLUGHOST_VERSION),
+                        static_cast<int>(::getpid()), hostConfig.file, hostConfig.pluginDir);
+
+        const auto catalog = plughost::plugins::Catalog::scan(hostConfig.pluginDir);
+        for (const auto& entry : catalog.entries()) {
+            if (entry.loaded()) {
+                log.information("plugin %s %s from %s", entry.name, entry.version, entry.path);
+            } else {
+                log.warning("plugin rejected: %s", entry.rejection);
+            }
+        }
+
+        plughost::services::Services services(hostConfig.workers);
+        services.start(hostConfig, catalog);
+        std::size_t running = 0;
+        std::size_t enabled = 0;
+        for (const auto& service : services.list()) {
+            enabled += service->config().enabled ? 1 : 0;
+            logServiceState(log, *service);
+            running += service->state() == plughost::services::State::Running ? 1 : 0;
+        }
+        if (enabled > 0 && running == 0) {
+            std::cerr << "plughostd: no service could start:\n";
+            for (const auto& service : services.list()) {
+                std::cerr << "  " << service->name() << ": " << service->problem() << "\n";
+            }
+            return EXIT_UNAVAILABLE;
+        }
+        if (!readyFile_.empty()) {
+            writeReadyFile(readyFile_, services);
+        }
+
+        const int signal = waitForSignal();
+        log.information("received %s: stopping", std::string(::strsignal(signal)));
+        services.stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1500));
+        log.information("stopped");
+        return EXIT_OK;
+    }
+
+private:
+    static void logServiceState(Poco::Logger& log, const plughost::services::HostedService& service) {
+        using plughost::services::State;
+        const auto& config = service.config();
+        if (service.state() == State::Running) {
+            std::string addresses;
+            for (const auto& address : service.boundAddresses()) {
+                addresses += (addresses.empty() ? "" : ", ") + address;
+            }
+            log.information("service %s: plugin %s %s listening on %s", service.name(), config.plugin,
+                            service.pluginVersion(), addresses);
+        } else if (service.state() == State::Disabled) {
+            log.information("service %s: disabled", service.name());
+        } else {
+            log.error("service %s: failed: %s", service.name(), service.problem());
+        }
+    }
+
+    // SIGHUP (reload) comes with the admin component; until then it is logged and ignored.
+    static int waitForSignal() {
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        sigaddset(&signals, SIGQUIT);
+        sigaddset(&signals, SIGHUP);
+        for (;;) {
+            int signal = 0;
+            if (::sigwait(&signals, &signal) != 0) {
+                continue;
+            }
+            if (signal != SIGHUP) {
+                return signal;
+            }
+            Poco::Logger::get("plughost").warning("SIGHUP: reload is not available in this build; ignored");
+        }
+    }
+
+    std::string absolute(const std::string& path) const {
+        Poco::Path resolved(path);
+        return resolved.isAbsolute() ? path : Poco::Path(Poco::Path::forDirectory(startDir_), resolved).toString();
+    }
+
+    void handleHelp(const std::string&, const std::string&) {
+        Poco::Util::HelpFormatter help(options());
+        help.setCommand(commandName());
+        help.setUsage("[--config FILE] [--plugin-dir DIR] [--daemon] [--pidfile FILE]");
+        help.setHeader("plughostd hosts TCP services written as plugins. Default config: " +
+                       defaultConfigPath(config().getString("application.path")));
+        help.format(std::cout);
+        helpRequested_ = true;
+        stopOptionsProcessing();
+    }
+    void handleConfig(const std::string&, const std::string& value) { configPath_ = absolute(value); }
+    void handlePluginDir(const std::string&, const std::string& value) { pluginDir_ = absolute(value); }
+    void handleReadyFile(const std::string&, const std::string& value) { readyFile_ = absolute(value); }
+
+    std::string startDir_;
+    std::string configPath_;
+    std::string pluginDir_;
+    std::string readyFile_;
+    bool helpRequested_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Block the stop and reload signals before any thread exists, so every
+    // thread inherits the mask and only sigwait() sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGQUIT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);  // a client that vanishes must never kill the host
+
+    Daemon daemon(Poco::Path::current());
+    return daemon.run(argc, argv);
+}

@@ -1,0 +1,524 @@
+#include "services.h"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/ThreadPool.h>
+
+namespace plughost::services {
+
+std::string escapeControl(std::string_view text) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte != 0x7f && byte != '\\') {
+            out += c;
+        } else if (byte == '\\') {
+            out += "\\\\";
+        } else if (byte == '\n') {
+            out += "\\n";
+        } else if (byte == '\r') {
+            out += "\\r";
+        } else if (byte == '\t') {
+            out += "\\t";
+        } else {
+            out += "\\x";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xf];
+        }
+    }
+    return out;
+}
+
+const char* stateName(State state) {
+    switch (state) {
+        case State::Disabled: return "disabled";
+        case State::Failed: return "failed";
+        case State::Running: return "running";
+        case State::Stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+namespace {
+
+// The `settings:` map as the plugin sees it. Remembers which keys the plugin
+// asked for, so the host can reject the ones it never did (typos).
+class SettingsView final : public plughost::Settings {
+public:
+    explicit SettingsView(YAML::Node map) : map_(std::move(map)) {}
+
+    bool has(std::string_view key) const override { return static_cast<bool>(node(key)); }
+
+    std::string getString(std::string_view key, std::string_view fallback) const override {
+        const YAML::Node value = node(key);
+        if (!value || value.IsNull()) {
+            return std::string(fallback);
+        }
+        if (!value.IsScalar()) {
+            reject(key, "must be text");
+        }
+        return value.Scalar();
+    }
+
+    std::int64_t getInt(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max) const override {
+        const YAML::Node value = node(key);
+        if (!value) {
+            return fallback;
+        }
+        std::int64_t number = 0;
+        bool ok = value.IsScalar();
+        if (ok) {
+            try {
+                std::size_t used = 0;
+                number = std::stoll(value.Scalar(), &used);
+                ok = used == value.Scalar().size();
+            } catch (const std::exception&) {
+                ok = false;
+            }
+        }
+        if (!ok) {
+            reject(key, "must be a whole number");
+        }
+        if (number < min || number > max) {
+            reject(key, std::to_string(number) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
+        }
+        return number;
+    }
+
+    double getDouble(std::string_view key, double fallback) const override {
+        const YAML::Node value = node(key);
+        if (!value) {
+            return fallback;
+        }
+        double number = 0;
+        if (!value.IsScalar() || !YAML::convert<double>::decode(value, number)) {
+            reject(key, "must be a number");
+        }
+        return number;
+    }
+
+    bool getBool(std::string_view key, bool fallback) const override {
+        const YAML::Node value = node(key);
+        if (!value) {
+            return fallback;
+        }
+        bool flag = false;
+        if (!value.IsScalar() || !YAML::convert<bool>::decode(value, flag)) {
+            reject(key, "must be true or false");
+        }
+        return flag;
+    }
+
+    std::vector<std::string> getStringList(std::string_view key) const override {
+        const YAML::Node value = node(key);
+        std::vector<std::string> items;
+        if (!value || value.IsNull()) {
+            return items;
+        }
+        if (value.IsScalar()) {
+            items.push_back(value.Scalar());
+            return items;
+        }
+        if (!value.IsSequence()) {
+            reject(key, "must be a list of text values");
+        }
+        for (const auto& item : value) {
+            if (!item.IsScalar()) {
+                reject(key, "must be a list of text values");
+            }
+            items.push_back(item.Scalar());
+        }
+        return items;
+    }
+
+    std::string getChoice(std::string_view key, std::string_view fallback,
+                          const std::vector<std::string>& choices) const override {
+        const std::string value = getString(key, fallback);
+        if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+            std::string known;
+            for (const auto& choice : choices) {
+                known += (known.empty() ? "" : ", ") + choice;
+            }
+            reject(key, "'" + value + "' is not one of: " + known);
+        }
+        return value;
+    }
+
+    std::vector<std::string> unreadKeys() const {
+        std::vector<std::string> unread;
+        for (const auto& entry : map_) {
+            if (read_.count(entry.first.Scalar()) == 0) {
+                unread.push_back(entry.first.Scalar());
+            }
+        }
+        return unread;
+    }
+
+    // The key's node for error positions, or the whole map when the key is absent.
+    YAML::Node locate(const std::string& key) const {
+        for (const auto& entry : map_) {
+            if (entry.first.Scalar() == key) {
+                return entry.second.Mark().is_null() ? entry.first : entry.second;
+            }
+        }
+        return map_;
+    }
+
+    YAML::Node keyNode(const std::string& key) const {
+        for (const auto& entry : map_) {
+            if (entry.first.Scalar() == key) {
+                return entry.first;
+            }
+        }
+        return map_;
+    }
+
+private:
+    YAML::Node node(std::string_view key) const {
+        read_.insert(std::string(key));
+        return map_[std::string(key)];
+    }
+
+    const YAML::Node map_;
+    mutable std::set<std::string> read_;
+};
+
+class ServiceLogger final : public plughost::Logger {
+public:
+    ServiceLogger(Poco::Logger& log, const std::string& service) : log_(log), prefix_(service + " ") {}
+
+    void log(plughost::LogLevel level, std::string_view message) override {
+        const Poco::Message::Priority priority = level == plughost::LogLevel::Debug     ? Poco::Message::PRIO_DEBUG
+                                                 : level == plughost::LogLevel::Info    ? Poco::Message::PRIO_INFORMATION
+                                                 : level == plughost::LogLevel::Warning ? Poco::Message::PRIO_WARNING
+                                                                                        : Poco::Message::PRIO_ERROR;
+        if (log_.is(priority)) {
+            log_.log(Poco::Message(log_.name(), prefix_ + escapeControl(message), priority));
+        }
+    }
+
+private:
+    Poco::Logger& log_;
+    const std::string prefix_;
+};
+
+class Context final : public plughost::ServiceContext {
+public:
+    Context(const config::ServiceConfig& config, Poco::Logger& log)
+        : name_(config.name), settings_(config.settings), logger_(log, config.name), maxLine_(config.limits.maxLine) {}
+
+    const std::string& name() const override { return name_; }
+    const plughost::Settings& settings() const override { return settings_; }
+    plughost::Logger& logger() override { return logger_; }
+    std::size_t maxLine() const override { return maxLine_; }
+    const SettingsView& view() const { return settings_; }
+
+private:
+    std::string name_;
+    SettingsView settings_;
+    ServiceLogger logger_;
+    std::size_t maxLine_;
+};
+
+// Poco runs this on a pool thread right after accepting. It only hands the
+// socket to an I/O loop and returns, so the pool never fills up with
+// long-lived connections (the starvation POCO-NOTES.md describes).
+// Its constructor cannot throw: a throwing one leaks a pool slot in Poco 1.11.
+class Handoff final : public Poco::Net::TCPServerConnection {
+public:
+    Handoff(const Poco::Net::StreamSocket& socket, std::weak_ptr<HostedService> service, sessions::EventLoops& loops) noexcept
+        : TCPServerConnection(socket), service_(std::move(service)), loops_(loops) {}
+
+    void run() override {
+        const auto service = service_.lock();
+        if (!service) {
+            return;
+        }
+        try {
+            Poco::Net::StreamSocket client = socket();
+            client.setBlocking(false);
+            client.setNoDelay(true);  // replies are small and latency matters more than packet count
+            loops_.adopt(std::move(client), service);
+        } catch (const Poco::Exception&) {
+            service->released();  // the client went away before its session began
+        }
+    }
+
+private:
+    std::weak_ptr<HostedService> service_;
+    sessions::EventLoops& loops_;
+};
+
+class HandoffFactory final : public Poco::Net::TCPServerConnectionFactory {
+public:
+    HandoffFactory(std::weak_ptr<HostedService> service, sessions::EventLoops& loops)
+        : service_(std::move(service)), loops_(loops) {}
+
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+        return new Handoff(socket, service_, loops_);  // Poco's interface: the dispatcher takes ownership
+    }
+
+private:
+    std::weak_ptr<HostedService> service_;
+    sessions::EventLoops& loops_;
+};
+
+// Runs on the accept thread before a connection is queued, so refusals are
+// immediate instead of waiting in Poco's queue.
+class AdmissionFilter final : public Poco::Net::TCPServerConnectionFilter {
+public:
+    explicit AdmissionFilter(std::weak_ptr<HostedService> service) : service_(std::move(service)) {}
+
+    bool accept(const Poco::Net::StreamSocket& socket) override {
+        const auto service = service_.lock();
+        Poco::Net::StreamSocket client(socket);
+        return service && service->admit(client);
+    }
+
+private:
+    std::weak_ptr<HostedService> service_;
+};
+
+}  // namespace
+
+// One listening address: its socket, Poco's TCPServer, and a private pool.
+class Listener {
+public:
+    Listener(const config::ListenAddress& address, const std::weak_ptr<HostedService>& service, sessions::EventLoops& loops)
+        : pool_("accept", 1, 2, 10) {
+        const Poco::Net::SocketAddress where(address.host, address.port);
+        if (address.isIPv6()) {
+            socket_.bind6(where, true, true, true);
+        } else {
+            socket_.bind(where, true);
+        }
+        socket_.listen(1024);
+        bound_ = socket_.address().toString();
+
+        auto params = new Poco::Net::TCPServerParams();  // Poco's AutoPtr takes ownership
+        params->setMaxThreads(2);
+        params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
+        params->setThreadIdleTime(Poco::Timespan(1, 0));
+        server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(service, loops), pool_, socket_, params);
+        server_->setConnectionFilter(new AdmissionFilter(service));
+    }
+
+    ~Listener() { stop(); }
+
+    void start() { server_->start(); }
+
+    // Poco 1.11's stop() leaves the listening socket open; close it ourselves.
+    void stop() {
+        if (stopped_) {
+            return;
+        }
+        stopped_ = true;
+        server_->stop();
+        try {
+            socket_.close();
+        } catch (const Poco::Exception&) {
+        }
+        pool_.joinAll();
+    }
+
+    const std::string& bound() const { return bound_; }
+
+private:
+    Poco::Net::ServerSocket socket_;
+    Poco::ThreadPool pool_;
+    std::unique_ptr<Poco::Net::TCPServer> server_;
+    std::string bound_;
+    bool stopped_ = false;
+};
+
+HostedService::HostedService(config::ServiceConfig config)
+    : config_(std::move(config)), log_(Poco::Logger::get("plughost")) {}
+
+HostedService::~HostedService() {
+    listeners_.clear();
+}
+
+void HostedService::fail(std::string problem) {
+    state_ = State::Failed;
+    problem_ = std::move(problem);
+}
+
+std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog) {
+    std::shared_ptr<HostedService> service(new HostedService(config));  // private constructor
+    const std::string path = "services." + config.name;
+    std::string why;
+    service->library_ = catalog.find(config.plugin, why);
+    if (!service->library_) {
+        service->configProblems_.push_back({config.at, path + ".plugin", why});
+        service->fail(why);
+        return service;
+    }
+    auto context = std::make_unique<Context>(config, service->log_);
+    const Context& view = *context;
+    service->context_ = std::move(context);
+    try {
+        service->instance_ = service->library_->descriptor().create(*service->context_);
+        if (!service->instance_) {
+            throw std::runtime_error("the factory returned no service");
+        }
+        service->framing_ = service->instance_->framing();
+    } catch (const plughost::SettingError& error) {
+        const config::Position at = config::positionOf(view.view().locate(error.key()), config.at.file);
+        service->configProblems_.push_back({at, path + ".settings." + error.key(), error.what()});
+        service->fail(service->configProblems_.back().format());
+    } catch (const std::exception& error) {
+        service->configProblems_.push_back(
+            {config.at, path, "plugin " + config.plugin + " refused to start: " + error.what()});
+        service->fail(service->configProblems_.back().format());
+    } catch (...) {
+        service->configProblems_.push_back({config.at, path, "plugin " + config.plugin + " refused to start"});
+        service->fail(service->configProblems_.back().format());
+    }
+    if (service->state_ == State::Failed) {
+        service->instance_.reset();
+        return service;
+    }
+    for (const auto& key : view.view().unreadKeys()) {
+        service->configProblems_.push_back({config::positionOf(view.view().keyNode(key), config.at.file),
+                                            path + ".settings." + key, "unknown setting for plugin " + config.plugin});
+    }
+    if (!service->configProblems_.empty()) {
+        service->fail(service->configProblems_.front().format());
+        service->instance_.reset();
+        return service;
+    }
+    service->state_ = config.enabled ? State::Stopped : State::Disabled;
+    if (!config.enabled) {
+        service->instance_.reset();  // validated, but a disabled service holds no plugin state
+    }
+    return service;
+}
+
+void HostedService::start(sessions::EventLoops& loops) {
+    if (state_ != State::Stopped) {
+        return;
+    }
+    try {
+        for (const auto& address : config_.listen) {
+            try {
+                listeners_.push_back(std::make_unique<Listener>(address, weak_from_this(), loops));
+            } catch (const Poco::Exception& error) {
+                throw std::runtime_error("cannot listen on " + address.text() + ": " + error.message());
+            }
+        }
+    } catch (const std::exception& error) {
+        listeners_.clear();
+        fail(error.what());
+        return;
+    }
+    for (auto& listener : listeners_) {
+        listener->start();
+    }
+    state_ = State::Running;
+}
+
+void HostedService::stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
+    for (auto& listener : listeners_) {
+        listener->stop();
+    }
+    if (state_ != State::Running) {
+        return;
+    }
+    try {
+        instance_->onStopping();
+    } catch (const std::exception& error) {
+        pluginFailed("onStopping", error.what());
+    }
+    std::vector<std::shared_ptr<sessions::SessionImpl>> live;
+    {
+        std::lock_guard<std::mutex> lock(sessionsMutex_);
+        for (const auto& entry : sessions_) {
+            if (auto session = entry.second.lock()) {
+                live.push_back(std::move(session));
+            }
+        }
+    }
+    for (const auto& session : live) {
+        session->abort(reason);
+    }
+    live.clear();
+    while (stats_.current.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // bounded by the deadline
+    }
+    state_ = State::Stopped;
+}
+
+std::string HostedService::pluginVersion() const {
+    return library_ ? library_->descriptor().version : "";
+}
+
+std::vector<std::string> HostedService::boundAddresses() const {
+    std::vector<std::string> addresses;
+    for (const auto& listener : listeners_) {
+        addresses.push_back(listener->bound());
+    }
+    return addresses;
+}
+
+void HostedService::pluginFailed(const char* callback, const std::string& what) {
+    log_.error("%s (plugin %s): %s threw: %s", config_.name, config_.plugin, std::string(callback), escapeControl(what));
+}
+
+void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) {
+    std::lock_guard<std::mutex> lock(sessionsMutex_);
+    sessions_.emplace(session->id(), session);
+}
+
+void HostedService::sessionClosed(std::uint64_t id) {
+    {
+        std::lock_guard<std::mutex> lock(sessionsMutex_);
+        sessions_.erase(id);
+    }
+    released();
+}
+
+bool HostedService::admit(Poco::Net::StreamSocket& socket) {
+    if (admitted_.fetch_add(1, std::memory_order_relaxed) >= config_.limits.maxConnections) {
+        admitted_.fetch_sub(1, std::memory_order_relaxed);
+        refusals_.limit.fetch_add(1, std::memory_order_relaxed);
+        if (framing_ == plughost::Framing::Lines) {
+            static const char busy[] = "! server busy\n";
+            ::send(socket.impl()->sockfd(), busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        return false;
+    }
+    return true;
+}
+
+Services::Services(unsigned ioThreads) : loops_(ioThreads) {}
+
+Services::~Services() {
+    stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1000));
+}
+
+void Services::start(const config::HostConfig& config, const plugins::Catalog& catalog) {
+    for (const auto& serviceConfig : config.services) {
+        auto service = HostedService::prepare(serviceConfig, catalog);
+        service->start(loops_);
+        services_.push_back(std::move(service));
+    }
+}
+
+void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto& service : services_) {
+        service->stop(reason, deadline);
+    }
+}
+
+}  // namespace plughost::services

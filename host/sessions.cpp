@@ -1,0 +1,479 @@
+#include "sessions.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <Poco/Net/NetException.h>
+
+namespace plughost::sessions {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using plughost::CloseReason;
+
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+constexpr int kMaxEvents = 256;
+// How often a loop looks for idle sessions and stuck closes; also the resolution of idle_timeout.
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+// A close() whose output the client never reads gives up after this.
+constexpr auto kCloseLinger = std::chrono::seconds(5);
+
+std::atomic<std::uint64_t> nextSessionId{1};
+
+std::string peerOf(const Poco::Net::StreamSocket& socket) {
+    try {
+        return socket.peerAddress().toString();
+    } catch (const Poco::Exception&) {
+        return "unknown";
+    }
+}
+
+[[noreturn]] void throwErrno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+}  // namespace
+
+// ---- SessionImpl -------------------------------------------------------------
+
+SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop)
+    : id_(nextSessionId++),
+      socket_(std::move(socket)),
+      fd_(socket_.impl()->sockfd()),
+      peer_(peerOf(socket_)),
+      owner_(std::move(owner)),
+      plugin_(owner_->plugin()),
+      framing_(owner_->framing()),
+      limits_(owner_->limits()),
+      loop_(loop),
+      lastActivity_(Clock::now()) {}
+
+SessionImpl::~SessionImpl() = default;
+
+void SessionImpl::send(std::string_view bytes) {
+    if (bytes.empty()) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::Open) {
+        return;
+    }
+    std::size_t sent = 0;
+    if (outboundHead_ == outbound_.size()) {
+        // Nothing queued: write straight away, from whichever thread this is.
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            shutdownLocked(Phase::Aborting, CloseReason::Reset);
+            return;
+        }
+        sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+        owner_->stats().bytesOut.fetch_add(sent, std::memory_order_relaxed);
+        if (sent == bytes.size()) {
+            return;
+        }
+    }
+    const std::size_t queued = outbound_.size() - outboundHead_ + (bytes.size() - sent);
+    if (queued > limits_.maxQueue) {
+        owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+        shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
+        return;
+    }
+    if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
+        outbound_.erase(0, outboundHead_);
+        outboundHead_ = 0;
+    }
+    outbound_.append(bytes.data() + sent, bytes.size() - sent);
+    armWriteLocked(true);
+}
+
+void SessionImpl::close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::Open) {
+        return;
+    }
+    reason_ = CloseReason::Closed;
+    phase_ = Phase::Closing;
+    closingSince_ = Clock::now();
+    // Never finish inside the caller's callback: an EPOLLOUT event lets the
+    // I/O thread flush what is queued and then finish.
+    armWriteLocked(true);
+}
+
+void SessionImpl::abort(CloseReason reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ == Phase::Open || phase_ == Phase::Closing) {
+        shutdownLocked(Phase::Aborting, reason);
+    }
+}
+
+void SessionImpl::shutdownLocked(Phase phase, CloseReason reason) {
+    reason_ = reason;
+    phase_ = phase;
+    outbound_.clear();
+    outboundHead_ = 0;
+    // The shutdown wakes the I/O thread (EPOLLHUP), which then finishes the session.
+    ::shutdown(fd_, SHUT_RDWR);
+}
+
+void SessionImpl::armWriteLocked(bool wanted) {
+    if (writeArmed_ == wanted) {
+        return;
+    }
+    epoll_event event{};
+    event.events = (readClosed_ ? 0u : static_cast<unsigned>(EPOLLIN)) | (wanted ? static_cast<unsigned>(EPOLLOUT) : 0u);
+    event.data.ptr = this;
+    if (::epoll_ctl(loop_.epoll(), EPOLL_CTL_MOD, fd_, &event) == 0) {
+        writeArmed_ = wanted;
+    }
+}
+
+bool SessionImpl::flushLocked() {
+    while (outboundHead_ < outbound_.size()) {
+        const ssize_t n = ::send(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        outboundHead_ += static_cast<std::size_t>(n);
+        owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
+    }
+    outbound_.clear();
+    outboundHead_ = 0;
+    return true;
+}
+
+template <class Callback>
+bool SessionImpl::guarded(const char* name, Callback callback) {
+    try {
+        callback();
+        return true;
+    } catch (const std::exception& error) {
+        owner_->pluginFailed(name, error.what());
+    } catch (...) {
+        owner_->pluginFailed(name, "an exception that is not a std::exception");
+    }
+    owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
+    abort(CloseReason::Error);
+    return false;
+}
+
+void SessionImpl::opened() {
+    owner_->stats().accepted.fetch_add(1, std::memory_order_relaxed);
+    owner_->stats().current.fetch_add(1, std::memory_order_relaxed);
+    owner_->sessionOpened(std::static_pointer_cast<SessionImpl>(shared_from_this()));
+    guarded("onOpen", [this] { plugin_.onOpen(*this); });
+}
+
+void SessionImpl::readable(char* buffer, std::size_t capacity) {
+    const Phase phase = phase_;
+    if (phase == Phase::Aborting) {
+        finish(CloseReason::Reset);
+        return;
+    }
+    ssize_t n;
+    do {
+        n = ::recv(fd_, buffer, capacity, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
+        lastActivity_ = Clock::now();
+        if (phase == Phase::Open) {
+            deliver(buffer, static_cast<std::size_t>(n));
+        }
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return;
+    }
+    if (phase == Phase::Closing) {
+        finish(CloseReason::Closed);
+        return;
+    }
+    const CloseReason reason = n == 0 ? CloseReason::PeerClosed : CloseReason::Reset;
+    {
+        // A half-closed client still gets everything it is owed, then the session ends.
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (n == 0 && phase_ == Phase::Open && outboundHead_ < outbound_.size()) {
+            reason_ = reason;
+            phase_ = Phase::Closing;
+            closingSince_ = Clock::now();
+            readClosed_ = true;
+            writeArmed_ = false;
+            armWriteLocked(true);
+            return;
+        }
+    }
+    finish(reason);
+}
+
+void SessionImpl::writable() {
+    bool done = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (phase_ == Phase::Aborting) {
+            done = true;
+        } else if (!flushLocked()) {
+            reason_ = CloseReason::Reset;
+            phase_ = Phase::Aborting;
+            done = true;
+        } else if (outboundHead_ == outbound_.size()) {
+            armWriteLocked(false);
+            done = phase_ == Phase::Closing;
+        }
+        lastActivity_ = Clock::now();
+    }
+    if (done) {
+        finish(CloseReason::Reset);
+    }
+}
+
+// `reason` applies to a session that was open; one already closing or aborting
+// ends for the reason recorded when that began.
+void SessionImpl::finish(CloseReason reason) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (phase_ == Phase::Closed) {
+            return;
+        }
+        if (phase_ != Phase::Open) {
+            reason = reason_;
+        }
+        phase_ = Phase::Closed;
+        ::epoll_ctl(loop_.epoll(), EPOLL_CTL_DEL, fd_, nullptr);
+        // Unread input would turn the close into a reset that can destroy what the
+        // client has not read yet; drain a bounded amount first.
+        char sink[4096];
+        for (int i = 0; i < 16 && ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+        }
+        try {
+            socket_.close();
+        } catch (const Poco::Exception&) {
+        }
+        outbound_.clear();
+        outbound_.shrink_to_fit();
+    }
+    owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
+    try {
+        plugin_.onClose(*this, reason);
+    } catch (const std::exception& error) {
+        owner_->pluginFailed("onClose", error.what());
+        owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
+    } catch (...) {
+        owner_->pluginFailed("onClose", "an exception that is not a std::exception");
+        owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    owner_->sessionClosed(id_);
+    loop_.retire(std::static_pointer_cast<SessionImpl>(shared_from_this()));
+}
+
+void SessionImpl::deliver(const char* data, std::size_t size) {
+    if (framing_ == plughost::Framing::Raw) {
+        guarded("onData", [&] { plugin_.onData(*this, std::string_view(data, size)); });
+    } else {
+        deliverLines(data, size);
+    }
+}
+
+void SessionImpl::deliverLines(const char* data, std::size_t size) {
+    const char* cursor = data;
+    const char* const end = data + size;
+    while (cursor < end && phase_ == Phase::Open) {
+        const char* newline = static_cast<const char*>(std::memchr(cursor, '\n', static_cast<std::size_t>(end - cursor)));
+        if (newline == nullptr) {
+            const std::size_t rest = static_cast<std::size_t>(end - cursor);
+            if (discardingLine_) {
+                return;
+            }
+            // max_line + 1 leaves room for the '\r' of a "\r\n" ending.
+            if (partialLine_.size() + rest > limits_.maxLine + 1) {
+                partialLine_.clear();
+                partialLine_.shrink_to_fit();
+                discardingLine_ = true;
+                guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, limits_.maxLine); });
+                return;
+            }
+            partialLine_.append(cursor, rest);
+            return;
+        }
+        const std::size_t length = static_cast<std::size_t>(newline - cursor);
+        if (discardingLine_) {
+            discardingLine_ = false;
+        } else if (partialLine_.empty()) {
+            emitLine(cursor, length);  // the common case: no copy
+        } else {
+            partialLine_.append(cursor, length);
+            std::string line;
+            line.swap(partialLine_);
+            emitLine(line.data(), line.size());
+        }
+        cursor = newline + 1;
+    }
+}
+
+void SessionImpl::emitLine(const char* data, std::size_t size) {
+    if (size > 0 && data[size - 1] == '\r') {
+        --size;
+    }
+    if (size > limits_.maxLine) {
+        guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, limits_.maxLine); });
+        return;
+    }
+    guarded("onData", [&] { plugin_.onData(*this, std::string_view(data, size)); });
+}
+
+bool SessionImpl::expired(Clock::time_point now) {
+    const Phase phase = phase_;
+    if (phase == Phase::Closing) {
+        std::lock_guard<std::mutex> lock(mutex_);  // close() may set closingSince_ from any thread
+        return now - closingSince_ > kCloseLinger;
+    }
+    return phase == Phase::Open && limits_.idleTimeout.count() > 0 && now - lastActivity_ > limits_.idleTimeout;
+}
+
+// ---- EventLoop ---------------------------------------------------------------
+
+EventLoop::EventLoop() : readBuffer_(kReadBufferSize) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) {
+        throwErrno("epoll_create1");
+    }
+    wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wakeFd_ < 0) {
+        ::close(epoll_);
+        throwErrno("eventfd");
+    }
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;  // the wake-up descriptor
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeFd_, &event);
+    thread_ = std::thread([this] { run(); });
+}
+
+EventLoop::~EventLoop() {
+    stopping_ = true;
+    wake();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    ::close(wakeFd_);
+    ::close(epoll_);
+}
+
+void EventLoop::wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wakeFd_, &one, sizeof one);
+}
+
+void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        pending_.emplace_back(std::move(socket), std::move(owner));
+    }
+    wake();
+}
+
+void EventLoop::adoptPending() {
+    std::uint64_t counter;
+    [[maybe_unused]] const ssize_t n = ::read(wakeFd_, &counter, sizeof counter);
+    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> arrived;
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        arrived.swap(pending_);
+    }
+    for (auto& [socket, owner] : arrived) {
+        auto session = std::make_shared<SessionImpl>(std::move(socket), std::move(owner), *this);
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.ptr = session.get();
+        if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd_, &event) != 0) {
+            continue;  // the socket is closed as the session is dropped
+        }
+        sessions_.emplace(session.get(), session);
+        count_.fetch_add(1, std::memory_order_relaxed);
+        session->opened();
+    }
+}
+
+void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
+    if (sessions_.erase(session.get()) > 0) {
+        count_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    retired_.push_back(session);
+}
+
+void EventLoop::sweep() {
+    const auto now = Clock::now();
+    std::vector<SessionImpl*> expired;
+    for (const auto& [raw, session] : sessions_) {
+        if (session->expired(now)) {
+            expired.push_back(raw);
+        }
+    }
+    for (SessionImpl* session : expired) {
+        session->finish(CloseReason::IdleTimeout);
+    }
+}
+
+void EventLoop::run() {
+    epoll_event events[kMaxEvents];
+    auto nextSweep = Clock::now() + kSweepInterval;
+    while (!stopping_) {
+        const int ready = ::epoll_wait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
+        for (int i = 0; i < ready; ++i) {
+            auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
+            if (session == nullptr) {
+                adoptPending();
+                continue;
+            }
+            if (session->phase_ == SessionImpl::Phase::Closed) {
+                continue;  // finished earlier in this batch; retired_ keeps it alive until the batch ends
+            }
+            const std::uint32_t flags = events[i].events;
+            if (flags & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                session->readable(readBuffer_.data(), readBuffer_.size());
+            }
+            if ((flags & EPOLLOUT) && session->phase_ != SessionImpl::Phase::Closed) {
+                session->writable();
+            }
+        }
+        if (Clock::now() >= nextSweep) {
+            sweep();
+            nextSweep = Clock::now() + kSweepInterval;
+        }
+        retired_.clear();
+    }
+    adoptPending();
+    std::vector<std::shared_ptr<SessionImpl>> remaining;
+    for (const auto& entry : sessions_) {
+        remaining.push_back(entry.second);
+    }
+    for (const auto& session : remaining) {
+        session->finish(CloseReason::Shutdown);
+    }
+    retired_.clear();
+}
+
+// ---- EventLoops --------------------------------------------------------------
+
+EventLoops::EventLoops(unsigned threads) {
+    if (threads == 0) {
+        threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    for (unsigned i = 0; i < threads; ++i) {
+        loops_.push_back(std::make_unique<EventLoop>());
+    }
+}
+
+void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
+    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner));
+}
+
+}  // namespace plughost::sessions

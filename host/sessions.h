@@ -1,0 +1,163 @@
+#pragma once
+// sessions: the I/O threads. Poco's TCPServer accepts; each accepted socket is
+// handed to one of a few epoll loops that read, frame, call the plugin and
+// write. Thread-per-connection would cost ~14 KiB and a thread per idle client
+// and ~40% of the throughput (POCO-NOTES.md), so sessions are event driven.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <Poco/Net/StreamSocket.h>
+#include <plughost/service.h>
+
+#include "config.h"
+
+namespace plughost::sessions {
+
+// Per-service counters; written by I/O threads, read by anyone.
+struct Stats {
+    std::atomic<std::uint64_t> current{0};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> bytesIn{0};
+    std::atomic<std::uint64_t> bytesOut{0};
+    std::atomic<std::uint64_t> errors{0};     // exceptions escaping plugin callbacks
+    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading
+};
+
+class SessionImpl;
+
+// The service side of a session: the plugin and what the host enforces for it.
+// Sessions keep their owner alive, so the plugin outlives its last callback.
+class SessionOwner {
+public:
+    virtual ~SessionOwner() = default;
+    virtual plughost::Service& plugin() = 0;
+    virtual plughost::Framing framing() const = 0;
+    virtual const config::Limits& limits() const = 0;
+    virtual Stats& stats() = 0;
+    // An exception escaped a plugin callback: log it with service and plugin. Any thread.
+    virtual void pluginFailed(const char* callback, const std::string& what) = 0;
+    // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
+    virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
+    virtual void sessionClosed(std::uint64_t id) = 0;
+};
+
+class EventLoop;
+
+// One connection. The I/O thread owning it reads, frames and calls the plugin;
+// send() and close() may come from any thread and only touch the socket under
+// the session's mutex, which the I/O thread also holds when it closes the fd.
+class SessionImpl final : public plughost::Session {
+public:
+    SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop);
+    ~SessionImpl() override;
+
+    std::uint64_t id() const override { return id_; }
+    const std::string& peer() const override { return peer_; }
+    void send(std::string_view bytes) override;
+    void close() override;
+    std::any& state() override { return state_; }
+
+    // Ends the session at once for `reason` (too slow, shutdown, reload, limit). Any thread.
+    void abort(plughost::CloseReason reason);
+
+private:
+    friend class EventLoop;
+    enum class Phase { Open, Closing, Aborting, Closed };
+
+    // I/O thread only.
+    void opened();
+    void readable(char* buffer, std::size_t capacity);
+    void writable();
+    void finish(plughost::CloseReason reason);
+    void deliver(const char* data, std::size_t size);
+    void deliverLines(const char* data, std::size_t size);
+    void emitLine(const char* data, std::size_t size);
+    bool expired(std::chrono::steady_clock::time_point now);
+    template <class Callback>
+    bool guarded(const char* name, Callback callback);
+
+    // Under mutex_.
+    bool flushLocked();
+    void shutdownLocked(Phase phase, plughost::CloseReason reason);
+    void armWriteLocked(bool wanted);
+
+    const std::uint64_t id_;
+    Poco::Net::StreamSocket socket_;
+    const int fd_;
+    std::string peer_;
+    std::shared_ptr<SessionOwner> owner_;
+    plughost::Service& plugin_;
+    const plughost::Framing framing_;
+    const config::Limits limits_;
+    EventLoop& loop_;
+
+    std::mutex mutex_;
+    std::atomic<Phase> phase_{Phase::Open};
+    plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
+    std::string outbound_;         // unsent bytes from outboundHead_ on
+    std::size_t outboundHead_ = 0;
+    bool writeArmed_ = false;
+    bool readClosed_ = false;      // the peer sent EOF while output was still owed
+
+    // I/O thread only.
+    std::string partialLine_;
+    bool discardingLine_ = false;
+    std::chrono::steady_clock::time_point lastActivity_;
+    std::chrono::steady_clock::time_point closingSince_;
+    std::any state_;
+};
+
+// One I/O thread with its own epoll set.
+class EventLoop {
+public:
+    EventLoop();
+    ~EventLoop();  // stops the thread; sessions still open are closed with Shutdown
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    // Takes over an accepted socket; the session opens on this loop's thread. Any thread.
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    std::size_t sessionCount() const { return count_.load(); }
+
+private:
+    friend class SessionImpl;
+    void run();
+    void wake();
+    void adoptPending();
+    void sweep();
+    void retire(const std::shared_ptr<SessionImpl>& session);
+    int epoll() const { return epoll_; }
+
+    int epoll_ = -1;
+    int wakeFd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> count_{0};
+    std::mutex pendingMutex_;
+    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> pending_;
+    std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
+    std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
+    std::vector<char> readBuffer_;
+    std::thread thread_;
+};
+
+// The host's I/O threads; sessions are spread over them round-robin.
+class EventLoops {
+public:
+    explicit EventLoops(unsigned threads);
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    std::size_t size() const { return loops_.size(); }
+
+private:
+    std::vector<std::unique_ptr<EventLoop>> loops_;
+    std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace plughost::sessions

@@ -1,0 +1,215 @@
+#include "support/host_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <dirent.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace plughost::test {
+
+namespace {
+
+std::string readWhole(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
+}
+
+int decodeStatus(int status) {
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return -1;
+}
+
+// fork+exec with stdout and stderr going to `logPath`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& logPath) {
+    std::vector<char*> argv;
+    for (const auto& arg : args) {
+        argv.push_back(const_cast<char*>(arg.c_str()));
+    }
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+        const int null = ::open("/dev/null", O_RDONLY);
+        ::dup2(null, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "plughost-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        ADD_FAILURE() << "mkdtemp failed";
+    }
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+    const std::string full = path_ + "/" + name;
+    std::ofstream out(full, std::ios::binary | std::ios::trunc);
+    out << content;
+    return full;
+}
+
+HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs, std::chrono::milliseconds startTimeout) {
+    std::string config = yaml;
+    if (config.find("plugin_dir:") == std::string::npos) {
+        config = "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config;
+    }
+    configPath_ = dir_.write("plughost.yaml", config);
+    readyPath_ = dir_.path() + "/ready";
+    logPath_ = dir_.path() + "/host.log";
+    std::vector<std::string> args = {PLUGHOSTD_PATH, "--config", configPath_, "--ready-file", readyPath_};
+    args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+    pid_ = spawn(args, logPath_);
+    started_ = eventually(
+        [&] {
+            if (std::filesystem::exists(readyPath_)) {
+                return true;
+            }
+            return !running();
+        },
+        startTimeout);
+    started_ = started_ && std::filesystem::exists(readyPath_);
+    if (started_) {
+        readReadyFile();
+    }
+}
+
+HostProcess::~HostProcess() {
+    if (running()) {
+        if (stop(SIGTERM, 10s) == -1) {
+            ::kill(pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+        }
+    }
+}
+
+void HostProcess::readReadyFile() {
+    std::istringstream in(readWhole(readyPath_));
+    std::string service;
+    std::string address;
+    while (in >> service >> address) {
+        addresses_[service].push_back(address);
+    }
+}
+
+std::uint16_t HostProcess::port(const std::string& service) const {
+    const auto found = addresses_.find(service);
+    if (found == addresses_.end() || found->second.empty()) {
+        ADD_FAILURE() << "service " << service << " has no bound address; log:\n" << log();
+        return 0;
+    }
+    const std::string& address = found->second.front();
+    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
+std::vector<std::string> HostProcess::addresses(const std::string& service) const {
+    const auto found = addresses_.find(service);
+    return found == addresses_.end() ? std::vector<std::string>{} : found->second;
+}
+
+std::string HostProcess::log() const { return readWhole(logPath_); }
+
+bool HostProcess::waitForLog(const std::string& needle, std::chrono::milliseconds timeout) const {
+    return eventually([&] { return log().find(needle) != std::string::npos; }, timeout);
+}
+
+bool HostProcess::running() {
+    if (pid_ <= 0 || exitStatus_ != -1) {
+        return false;
+    }
+    int status = 0;
+    const pid_t result = ::waitpid(pid_, &status, WNOHANG);
+    if (result == pid_) {
+        exitStatus_ = decodeStatus(status);
+        return false;
+    }
+    return result == 0;
+}
+
+int HostProcess::wait(std::chrono::milliseconds timeout) {
+    if (!eventually([&] { return !running(); }, timeout)) {
+        return -1;
+    }
+    return exitStatus_;
+}
+
+int HostProcess::stop(int signal, std::chrono::milliseconds timeout) {
+    if (running()) {
+        ::kill(pid_, signal);
+    }
+    return wait(timeout);
+}
+
+int HostProcess::openFds() const {
+    int count = 0;
+    const std::string path = "/proc/" + std::to_string(pid_) + "/fd";
+    if (DIR* dir = ::opendir(path.c_str())) {
+        while (const dirent* entry = ::readdir(dir)) {
+            count += entry->d_name[0] != '.' ? 1 : 0;
+        }
+        ::closedir(dir);
+    }
+    return count;
+}
+
+long HostProcess::residentKiB() const {
+    std::istringstream status(readWhole("/proc/" + std::to_string(pid_) + "/status"));
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return -1;
+}
+
+RunResult runHost(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+    TempDir dir;
+    const std::string logPath = dir.path() + "/out.log";
+    std::vector<std::string> full = {PLUGHOSTD_PATH};
+    full.insert(full.end(), args.begin(), args.end());
+    const pid_t pid = spawn(full, logPath);
+    int status = 0;
+    int exitCode = -1;
+    if (eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout)) {
+        exitCode = decodeStatus(status);
+    } else {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        ADD_FAILURE() << "plughostd did not exit within the timeout";
+    }
+    return {exitCode, readWhole(logPath)};
+}
+
+}  // namespace plughost::test

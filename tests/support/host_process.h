@@ -1,0 +1,106 @@
+#pragma once
+// Starts the real plughostd from YAML text and reads back the ports it bound.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <thread>
+#include <string>
+#include <vector>
+
+namespace plughost::test {
+
+using namespace std::chrono_literals;
+
+// A scratch folder removed (recursively) when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    // Writes `content` to path()/name and returns the full path.
+    std::string write(const std::string& name, const std::string& content) const;
+
+private:
+    std::string path_;
+};
+
+// One plughostd process. The YAML is written to a temp folder as plughost.yaml;
+// unless it sets plugin_dir itself, plugin_dir points at the build's plugins.
+// The host is started with --ready-file, and the constructor waits (bounded)
+// until the file appears, then reads each service's bound addresses from it.
+// If the host exits instead, started() is false and log() says why.
+class HostProcess {
+public:
+    explicit HostProcess(const std::string& yaml, std::vector<std::string> extraArgs = {},
+                         std::chrono::milliseconds startTimeout = 10s);
+    ~HostProcess();  // SIGTERM, bounded wait, SIGKILL as a last resort
+    HostProcess(const HostProcess&) = delete;
+    HostProcess& operator=(const HostProcess&) = delete;
+
+    bool started() const { return started_; }
+    pid_t pid() const { return pid_; }
+    const std::string& configPath() const { return configPath_; }
+    const TempDir& dir() const { return dir_; }
+
+    // The first bound port of a service; fails the test if the service has none.
+    std::uint16_t port(const std::string& service) const;
+    // Every bound address of a service ("127.0.0.1:41234", "[::1]:41235").
+    std::vector<std::string> addresses(const std::string& service) const;
+
+    // Everything the host wrote to stdout and stderr so far.
+    std::string log() const;
+    // Polls the log until `needle` appears or the timeout passes.
+    bool waitForLog(const std::string& needle, std::chrono::milliseconds timeout = 5s) const;
+
+    // Sends `signal` and waits up to `timeout` for exit. Returns the exit code,
+    // 128+signal if killed by a signal, or -1 if still running after the timeout.
+    int stop(int signal = 15, std::chrono::milliseconds timeout = 10s);
+    // Waits for the process to exit on its own; same return values as stop().
+    int wait(std::chrono::milliseconds timeout);
+    bool running();
+
+    // Number of open file descriptors of the host (from /proc/PID/fd).
+    int openFds() const;
+    // Resident memory of the host in KiB (VmRSS from /proc/PID/status).
+    long residentKiB() const;
+
+private:
+    void readReadyFile();
+
+    TempDir dir_;
+    std::string configPath_;
+    std::string readyPath_;
+    std::string logPath_;
+    pid_t pid_ = -1;
+    bool started_ = false;
+    int exitStatus_ = -1;
+    std::map<std::string, std::vector<std::string>> addresses_;
+};
+
+// Runs plughostd to completion (e.g. a config that must fail) and returns its
+// exit code and combined output.
+struct RunResult {
+    int exitCode;
+    std::string output;
+};
+RunResult runHost(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+
+// Polls `condition` until it is true or the timeout passes.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+}  // namespace plughost::test
