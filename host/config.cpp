@@ -459,7 +459,9 @@ private:
             problem(service.settings, path + ".settings", "must be a map of the plugin's settings");
         }
         service.limits = readLimits(node, path, defaults);
-        listenNodes_[service.name] = node["listen"];
+        if (node["listen"]) {
+            listenNodes_.emplace(service.name, node["listen"]);
+        }
         return service;
     }
 

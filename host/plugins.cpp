@@ -1,6 +1,5 @@
 #include "plugins.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,8 +77,13 @@ std::shared_ptr<Library> Library::open(const std::string& path) {
         library->library_.load(copy, Poco::SharedLibrary::SHLIB_LOCAL);
     } catch (const Poco::Exception& error) {
         ::unlink(copy.c_str());
-        const char* detail = ::dlerror();
-        throw PluginError(path + ": cannot load: " + (detail ? detail : error.displayText()));
+        // dlerror() names the private copy; the operator knows the file by its real path.
+        std::string detail = error.message();
+        const auto copyAt = detail.find(copy + ": ");
+        if (copyAt != std::string::npos) {
+            detail.erase(copyAt, copy.size() + 2);
+        }
+        throw PluginError(path + ": cannot load: " + detail);
     }
     ::unlink(copy.c_str());
 

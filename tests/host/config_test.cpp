@@ -1,0 +1,207 @@
+// Config validation: every rule, with the message an operator reads.
+#include <gtest/gtest.h>
+
+#include "config.h"
+
+namespace {
+
+using plughost::config::ConfigError;
+using plughost::config::HostConfig;
+using plughost::config::parse;
+
+HostConfig load(const std::string& yaml) { return parse(yaml, "plughost.yaml", "/etc/plughost"); }
+
+// The formatted problems of a config that must be rejected.
+std::string errorsOf(const std::string& yaml) {
+    try {
+        load(yaml);
+    } catch (const ConfigError& error) {
+        return error.what();
+    }
+    ADD_FAILURE() << "accepted:\n" << yaml;
+    return "";
+}
+
+TEST(Config, MinimalServiceGetsDefaults) {
+    const auto config = load("services:\n  echo:\n    plugin: echo\n    listen: 7007\n");
+    ASSERT_EQ(config.services.size(), 1u);
+    const auto& echo = config.services[0];
+    EXPECT_EQ(echo.name, "echo");
+    EXPECT_EQ(echo.plugin, "echo");
+    ASSERT_EQ(echo.listen.size(), 1u);
+    EXPECT_EQ(echo.listen[0].text(), "127.0.0.1:7007");  // a bare port means loopback
+    EXPECT_TRUE(echo.enabled);
+    EXPECT_EQ(echo.limits.maxConnections, 1024u);
+    EXPECT_EQ(echo.limits.maxLine, 8192u);
+    EXPECT_EQ(echo.limits.maxQueue, 1024u * 1024u);
+    EXPECT_EQ(config.pluginDir, "/etc/plughost");  // the config file's folder
+    EXPECT_EQ(config.logLevel, "information");
+}
+
+TEST(Config, FullShapeIsRead) {
+    const auto config = load(R"(plugin_dir: plugins
+log_level: debug
+workers: 3
+admin:
+  socket: run/admin.sock
+  listen: 127.0.0.1:9000
+defaults:
+  max_connections: 50
+  idle_timeout: 30s
+  max_line: 1KiB
+  max_queue: 64KiB
+services:
+  chat:
+    plugin: chat
+    listen: ["127.0.0.1:7009", "[::1]:7009", "*:7010"]
+    enabled: false
+    max_line: 100
+    idle_timeout: 500ms
+    settings:
+      dialect: line
+)");
+    EXPECT_EQ(config.pluginDir, "/etc/plughost/plugins");
+    EXPECT_EQ(config.logLevel, "debug");
+    EXPECT_EQ(config.workers, 3u);
+    EXPECT_EQ(config.admin.socketPath, "/etc/plughost/run/admin.sock");
+    ASSERT_EQ(config.admin.listen.size(), 1u);
+    const auto& chat = config.services.at(0);
+    EXPECT_FALSE(chat.enabled);
+    ASSERT_EQ(chat.listen.size(), 3u);
+    EXPECT_EQ(chat.listen[1].text(), "[::1]:7009");
+    EXPECT_EQ(chat.listen[2].text(), "0.0.0.0:7010");
+    EXPECT_EQ(chat.limits.maxConnections, 50u);  // inherited
+    EXPECT_EQ(chat.limits.maxLine, 100u);        // overridden
+    EXPECT_EQ(chat.limits.maxQueue, 64u * 1024u);
+    EXPECT_EQ(chat.limits.idleTimeout.count(), 500);
+    EXPECT_EQ(chat.settings["dialect"].as<std::string>(), "line");
+}
+
+TEST(Config, PortOutOfRangeNamesFileLineColumnAndKey) {
+    EXPECT_EQ(errorsOf("services:\n  lobby:\n    plugin: chat\n    listen: 127.0.0.1:70000\n"),
+              "plughost.yaml:4:13: services.lobby.listen: port 70000 is out of range (0-65535)");
+}
+
+TEST(Config, BadAddressesAreExplained) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: nowhere:80\n"),
+              "plughost.yaml:4:13: services.a.listen: 'nowhere' is not an IPv4 address (use an IP literal, localhost or *)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: \"[::1:80\"\n"),
+              "plughost.yaml:4:13: services.a.listen: '[::1:80' is not [IPv6]:PORT");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: [7007, 'x']\n"),
+              "plughost.yaml:4:20: services.a.listen[1]: 'x' is not a port number");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: []\n"),
+              "plughost.yaml:4:13: services.a.listen: needs at least one address");
+}
+
+TEST(Config, UnknownKeysAreErrors) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_conections: 5\n"),
+              "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, enabled, "
+              "settings, max_connections, idle_timeout, max_line, max_queue)");
+    EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
+              std::string::npos);
+}
+
+TEST(Config, DuplicateKeysAreErrors) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    listen: 8\n"),
+              "plughost.yaml:5:5: services.a.listen: duplicate key");
+}
+
+TEST(Config, MissingRequiredKeys) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    listen: 7\n"),
+              "plughost.yaml:2:3: services.a.plugin: missing; name the plugin that serves this service");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n"),
+              "plughost.yaml:2:3: services.a.listen: missing; give HOST:PORT, [IPv6]:PORT, PORT or a list of these");
+    EXPECT_EQ(errorsOf("log_level: debug\n"), "plughost.yaml:1:1: services: missing; declare at least one service");
+    EXPECT_EQ(errorsOf(""), "plughost.yaml: the file is empty; it needs at least 'services:'");
+}
+
+TEST(Config, TwoServicesOnOneAddressNameBoth) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: 127.0.0.1:7007\n"),
+              "plughost.yaml:7:13: services.b.listen: 127.0.0.1:7007 is also used by service 'a' (plughost.yaml:2)");
+    // A wildcard overlaps every address of its family.
+    EXPECT_NE(errorsOf("services:\n  a:\n    plugin: echo\n    listen: '*:7007'\n  b:\n    plugin: echo\n    listen: 7007\n")
+                  .find("is also used by service 'a'"),
+              std::string::npos);
+}
+
+TEST(Config, SameAddressIsFineWhenOneIsDisabledOrPortZero) {
+    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: 7007\n    enabled: false\n"));
+    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 0\n  b:\n    plugin: echo\n    listen: 0\n"));
+    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: '[::1]:7007'\n"));
+}
+
+TEST(Config, TypeAndRangeErrors) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    enabled: maybe\n"),
+              "plughost.yaml:5:14: services.a.enabled: must be true or false");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_connections: 0\n"),
+              "plughost.yaml:5:22: services.a.max_connections: 0 is out of range (1-10000000)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    idle_timeout: soon\n"),
+              "plughost.yaml:5:19: services.a.idle_timeout: 'soon' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_queue: 10\n"),
+              "plughost.yaml:5:16: services.a.max_queue: must be between 1KiB and 1GiB");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: [1, 2]\n"),
+              "plughost.yaml:5:15: services.a.settings: must be a map of the plugin's settings");
+    EXPECT_EQ(errorsOf("log_level: loud\nservices: {}\n"),
+              "plughost.yaml:1:12: log_level: 'loud' is not one of: debug, information, warning, error");
+    EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"), "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
+    EXPECT_EQ(errorsOf("services:\n  bad name:\n    plugin: echo\n    listen: 7\n"),
+              "plughost.yaml:2:3: services.bad name: a service name is 1-64 letters, digits, '_', '-' or '.'");
+}
+
+TEST(Config, AdminMustBeLoopback) {
+    EXPECT_EQ(errorsOf("admin:\n  listen: 0.0.0.0:9000\nservices: {}\n"),
+              "plughost.yaml:2:11: admin.listen: 0.0.0.0:9000 is not a loopback address; the admin endpoint listens on "
+              "loopback only");
+    EXPECT_NO_THROW(load("admin:\n  listen: ['[::1]:9000', '127.0.0.2:9000']\nservices: {}\n"));
+}
+
+TEST(Config, SyntaxErrorsNamePosition) {
+    EXPECT_EQ(errorsOf("services:\n  a: [unclosed\n"), "plughost.yaml:3:1: syntax error: end of sequence flow not found");
+}
+
+TEST(Config, EveryProblemIsReportedInFileOrder) {
+    const std::string errors = errorsOf("services:\n  a:\n    plugin: echo\n    listen: 99999\n  b:\n    listen: 1\n    typo: 2\n");
+    EXPECT_EQ(errors,
+              "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
+              "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
+              "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, settings, "
+              "max_connections, idle_timeout, max_line, max_queue)");
+}
+
+TEST(Config, MissingFileIsReported) {
+    try {
+        plughost::config::loadFile("/nonexistent/plughost.yaml");
+        FAIL();
+    } catch (const ConfigError& error) {
+        EXPECT_STREQ(error.what(), "/nonexistent/plughost.yaml: cannot read the config file");
+    }
+}
+
+TEST(Config, DurationsAndSizes) {
+    using plughost::config::parseDuration;
+    using plughost::config::parseSize;
+    EXPECT_EQ(parseDuration("30").count(), 30000);
+    EXPECT_EQ(parseDuration("1.5").count(), 1500);
+    EXPECT_EQ(parseDuration("250ms").count(), 250);
+    EXPECT_EQ(parseDuration("5m").count(), 300000);
+    EXPECT_EQ(parseDuration("1h").count(), 3600000);
+    EXPECT_THROW(parseDuration("-1"), std::invalid_argument);
+    EXPECT_THROW(parseDuration("ms"), std::invalid_argument);
+    EXPECT_EQ(parseSize("4096"), 4096u);
+    EXPECT_EQ(parseSize("64KiB"), 65536u);
+    EXPECT_EQ(parseSize("2M"), 2u * 1024 * 1024);
+    EXPECT_THROW(parseSize("1.5MiB"), std::invalid_argument);
+    EXPECT_THROW(parseSize("lots"), std::invalid_argument);
+}
+
+TEST(Config, FingerprintChangesWithAnythingThatMatters) {
+    const auto a = load("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: {x: 1}\n");
+    const auto same = load("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: {x: 1}\n");
+    const auto other = load("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: {x: 2}\n");
+    const auto port = load("services:\n  a:\n    plugin: echo\n    listen: 8\n    settings: {x: 1}\n");
+    EXPECT_EQ(a.services[0].fingerprint(), same.services[0].fingerprint());
+    EXPECT_NE(a.services[0].fingerprint(), other.services[0].fingerprint());
+    EXPECT_NE(a.services[0].fingerprint(), port.services[0].fingerprint());
+}
+
+}  // namespace
