@@ -297,10 +297,12 @@ public:
     Listener(const config::ListenAddress& address, const std::weak_ptr<HostedService>& service, sessions::EventLoops& loops)
         : pool_("accept", 1, 2, 10) {
         const Poco::Net::SocketAddress where(address.host, address.port);
+        // SO_REUSEADDR so a restart can rebind at once; never SO_REUSEPORT, which
+        // Poco's two-argument bind() also sets and which lets a second host share the port silently.
         if (address.isIPv6()) {
-            socket_.bind6(where, true, true, true);
+            socket_.bind6(where, true, false, true);
         } else {
-            socket_.bind(where, true);
+            socket_.bind(where, true, false);
         }
         socket_.listen(1024);
         bound_ = socket_.address().toString();
