@@ -112,6 +112,14 @@ HostProcess::~HostProcess() {
             ::waitpid(pid_, &status, 0);
         }
     }
+    // Under the sanitizer builds the host reports to its log; any report fails the test.
+    const std::string output = log();
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer"}) {
+        const auto at = output.find(marker);
+        if (at != std::string::npos) {
+            ADD_FAILURE() << "plughostd reported: " << output.substr(at, 4000);
+        }
+    }
 }
 
 void HostProcess::readReadyFile() {
