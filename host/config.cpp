@@ -202,7 +202,7 @@ public:
             problem(root, "", "the top level must be a map of settings");
             finish();
         }
-        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "admin", "defaults", "services"});
+        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "admin", "defaults", "services"});
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
@@ -211,6 +211,9 @@ public:
         }
         if (root["workers"]) {
             host.workers = static_cast<unsigned>(integer(root["workers"], "workers", 0, 256));
+        }
+        if (root["watch"]) {
+            host.watch = boolean(root["watch"], "watch");
         }
         if (root["admin"]) {
             host.admin = readAdmin(root["admin"]);
@@ -515,6 +518,11 @@ HostConfig parse(const std::string& text, const std::string& file, const std::st
         throw ConfigError({syntax});
     }
     return Reader(file, baseDir).read(root);
+}
+
+std::string defaultConfigFile(const std::string& executablePath) {
+    const std::string buildDir = Poco::Path(PLUGHOST_BUILD_BIN_DIR, Poco::Path::PATH_UNIX).makeDirectory().toString();
+    return Poco::Path(executablePath).parent().toString() == buildDir ? PLUGHOST_SOURCE_CONFIG : PLUGHOST_INSTALLED_CONFIG;
 }
 
 HostConfig loadFile(const std::string& path) {

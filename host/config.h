@@ -78,11 +78,16 @@ struct HostConfig {
     std::string pluginDir;  // absolute
     std::string logLevel = "information";
     unsigned workers = 0;   // I/O threads; 0 = one per CPU
+    bool watch = false;     // reload by itself when the file or the plugin folder changes
     AdminConfig admin;
     Limits defaults;
     std::vector<ServiceConfig> services;  // in file order
     const ServiceConfig* find(const std::string& name) const;
 };
+
+// The config file used when none is given: the source tree's
+// config/plughost.yaml for a binary in the build tree, else the installed one.
+std::string defaultConfigFile(const std::string& executablePath);
 
 // Reads and validates a config file. Relative paths inside it resolve against
 // its folder. Throws ConfigError.

@@ -15,23 +15,15 @@
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/ServerApplication.h>
 
+#include "admin.h"
 #include "config.h"
-#include "plugins.h"
-#include "services.h"
+#include "host.h"
 
 namespace {
 
 using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionSet;
-
-// Run from the build tree, the source tree's config is the default; installed, /etc's.
-std::string defaultConfigPath(const std::string& executable) {
-    if (Poco::Path(executable).parent().toString() == Poco::Path(PLUGHOST_BUILD_BIN_DIR, Poco::Path::PATH_UNIX).makeDirectory().toString()) {
-        return PLUGHOST_SOURCE_CONFIG;
-    }
-    return PLUGHOST_INSTALLED_CONFIG;
-}
 
 void setUpLogging(const std::string& level) {
     Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %t"));
@@ -45,14 +37,12 @@ void setUpLogging(const std::string& level) {
 
 // Written once every service is up: one "SERVICE ADDRESS" line per bound address.
 // Written to a temporary name and renamed, so a reader never sees half of it.
-void writeReadyFile(const std::string& path, const plughost::services::Services& services) {
+void writeReadyFile(const std::string& path, const plughost::Host& host) {
     const std::string temporary = path + ".tmp";
     {
         std::ofstream out(temporary, std::ios::trunc);
-        for (const auto& service : services.list()) {
-            for (const auto& address : service->boundAddresses()) {
-                out << service->name() << ' ' << address << '\n';
-            }
+        for (const auto& line : host.boundAddressLines()) {
+            out << line << '\n';
         }
     }
     Poco::File(temporary).renameTo(path);
@@ -83,7 +73,7 @@ protected:
             return EXIT_OK;
         }
         if (configPath_.empty()) {
-            configPath_ = defaultConfigPath(config().getString("application.path"));
+            configPath_ = plughost::config::defaultConfigFile(config().getString("application.path"));
         }
         plughost::config::HostConfig hostConfig;
         try {
@@ -100,62 +90,46 @@ protected:
         log.information("plughostd %s (pid %d): config %s, plugins from %s", std::string(PLUGHOST_VERSION),
                         static_cast<int>(::getpid()), hostConfig.file, hostConfig.pluginDir);
 
-        const auto catalog = plughost::plugins::Catalog::scan(hostConfig.pluginDir);
-        for (const auto& entry : catalog.entries()) {
-            if (entry.loaded()) {
-                log.information("plugin %s %s from %s", entry.name, entry.version, entry.path);
-            } else {
-                log.warning("plugin rejected: %s", entry.rejection);
-            }
-        }
-
-        plughost::services::Services services(hostConfig.workers);
-        services.start(hostConfig, catalog);
-        std::size_t running = 0;
-        std::size_t enabled = 0;
-        for (const auto& service : services.list()) {
-            enabled += service->config().enabled ? 1 : 0;
-            logServiceState(log, *service);
-            running += service->state() == plughost::services::State::Running ? 1 : 0;
-        }
-        if (enabled > 0 && running == 0) {
+        const plughost::config::AdminConfig adminConfig = hostConfig.admin;
+        plughost::Host host(std::move(hostConfig), pluginDir_);
+        host.start();
+        if (host.enabledCount() > 0 && host.runningCount() == 0) {
             std::cerr << "plughostd: no service could start:\n";
-            for (const auto& service : services.list()) {
-                std::cerr << "  " << service->name() << ": " << service->problem() << "\n";
+            for (const auto& service : host.status().services) {
+                std::cerr << "  " << service.name << ": " << service.state << "\n";
             }
             return EXIT_UNAVAILABLE;
         }
+        std::unique_ptr<plughost::admin::AdminServer> admin;
+        try {
+            if (!adminConfig.socketPath.empty() || !adminConfig.listen.empty()) {
+                admin = std::make_unique<plughost::admin::AdminServer>(host, adminConfig);
+                for (const auto& address : admin->addresses()) {
+                    log.information("admin endpoint on %s", address);
+                }
+            } else {
+                log.information("no admin endpoint (no admin: in the config)");
+            }
+        } catch (const std::exception& error) {
+            std::cerr << "plughostd: " << error.what() << std::endl;
+            return EXIT_UNAVAILABLE;
+        }
+        plughost::Watcher watcher(host);
         if (!readyFile_.empty()) {
-            writeReadyFile(readyFile_, services);
+            writeReadyFile(readyFile_, host);
         }
 
-        const int signal = waitForSignal();
+        const int signal = waitForStop(host);
         log.information("received %s: stopping", std::string(::strsignal(signal)));
-        services.stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1500));
+        admin.reset();
+        host.stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1500));
         log.information("stopped");
         return EXIT_OK;
     }
 
 private:
-    static void logServiceState(Poco::Logger& log, const plughost::services::HostedService& service) {
-        using plughost::services::State;
-        const auto& config = service.config();
-        if (service.state() == State::Running) {
-            std::string addresses;
-            for (const auto& address : service.boundAddresses()) {
-                addresses += (addresses.empty() ? "" : ", ") + address;
-            }
-            log.information("service %s: plugin %s %s listening on %s", service.name(), config.plugin,
-                            service.pluginVersion(), addresses);
-        } else if (service.state() == State::Disabled) {
-            log.information("service %s: disabled", service.name());
-        } else {
-            log.error("service %s: failed: %s", service.name(), service.problem());
-        }
-    }
-
-    // SIGHUP (reload) comes with the admin component; until then it is logged and ignored.
-    static int waitForSignal() {
+    // SIGHUP reloads (like `plughostctl reload`); SIGINT, SIGTERM and SIGQUIT stop.
+    static int waitForStop(plughost::Host& host) {
         sigset_t signals;
         sigemptyset(&signals);
         sigaddset(&signals, SIGINT);
@@ -170,7 +144,8 @@ private:
             if (signal != SIGHUP) {
                 return signal;
             }
-            Poco::Logger::get("plughost").warning("SIGHUP: reload is not available in this build; ignored");
+            Poco::Logger::get("plughost").information("SIGHUP: reloading");
+            host.reload();
         }
     }
 
@@ -184,7 +159,7 @@ private:
         help.setCommand(commandName());
         help.setUsage("[--config FILE] [--plugin-dir DIR] [--daemon] [--pidfile FILE]");
         help.setHeader("plughostd hosts TCP services written as plugins. Default config: " +
-                       defaultConfigPath(config().getString("application.path")));
+                       plughost::config::defaultConfigFile(config().getString("application.path")));
         help.format(std::cout);
         helpRequested_ = true;
         stopOptionsProcessing();

@@ -21,14 +21,6 @@ namespace {
 
 using EntryPoint = const PluginDescriptor* (*)();
 
-std::uint64_t fnv1a(const std::string& bytes) {
-    std::uint64_t hash = 14695981039346656037ULL;
-    for (unsigned char byte : bytes) {
-        hash = (hash ^ byte) * 1099511628211ULL;
-    }
-    return hash;
-}
-
 bool validName(const char* name) {
     if (name == nullptr || *name == '\0') {
         return false;
@@ -57,21 +49,38 @@ std::string privateCopy(const std::string& bytes) {
 
 }  // namespace
 
-std::shared_ptr<Library> Library::open(const std::string& path) {
+namespace {
+
+std::string readBytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw PluginError(path + ": cannot read the file");
     }
     std::stringstream content;
     content << in.rdbuf();
-    const std::string bytes = content.str();
+    return content.str();
+}
+
+}  // namespace
+
+std::uint64_t Library::hash(const std::string& bytes) {
+    std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a: cheap, and only compared with itself
+    for (unsigned char byte : bytes) {
+        hash = (hash ^ byte) * 1099511628211ULL;
+    }
+    return hash;
+}
+
+std::shared_ptr<Library> Library::open(const std::string& path) { return open(path, readBytes(path)); }
+
+std::shared_ptr<Library> Library::open(const std::string& path, const std::string& bytes) {
     if (bytes.size() < 4 || bytes.compare(0, 4, "\x7f" "ELF") != 0) {
         throw PluginError(path + ": not a shared library (no ELF header)");
     }
 
     std::shared_ptr<Library> library(new Library());  // private constructor: make_shared cannot reach it
     library->path_ = path;
-    library->contentHash_ = fnv1a(bytes);
+    library->contentHash_ = hash(bytes);
     const std::string copy = privateCopy(bytes);
     try {
         library->library_.load(copy, Poco::SharedLibrary::SHLIB_LOCAL);
@@ -117,7 +126,7 @@ Library::~Library() {
     }
 }
 
-Catalog Catalog::scan(const std::string& dir) {
+Catalog Catalog::scan(const std::string& dir, const Catalog* previous) {
     Catalog catalog;
     catalog.dir_ = dir;
     std::vector<std::string> paths;
@@ -138,7 +147,11 @@ Catalog Catalog::scan(const std::string& dir) {
         Entry entry;
         entry.path = path;
         try {
-            entry.library = Library::open(path);
+            const std::string bytes = readBytes(path);
+            entry.library = previous ? previous->reusable(path, Library::hash(bytes)) : nullptr;
+            if (!entry.library) {
+                entry.library = Library::open(path, bytes);
+            }
             const PluginDescriptor& descriptor = entry.library->descriptor();
             entry.name = descriptor.name;
             entry.version = descriptor.version;
@@ -162,6 +175,15 @@ Catalog Catalog::scan(const std::string& dir) {
         catalog.entries_.push_back(std::move(entry));
     }
     return catalog;
+}
+
+std::shared_ptr<Library> Catalog::reusable(const std::string& path, std::uint64_t contentHash) const {
+    for (const auto& entry : entries_) {
+        if (entry.path == path && entry.library && entry.library->contentHash() == contentHash) {
+            return entry.library;
+        }
+    }
+    return nullptr;
 }
 
 std::shared_ptr<Library> Catalog::find(const std::string& name, std::string& why) const {

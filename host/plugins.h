@@ -26,6 +26,10 @@ public:
     // else. Loads a private copy of the file, so a rebuilt plugin at the same
     // path loads as new code while the old one still serves. Throws PluginError.
     static std::shared_ptr<Library> open(const std::string& path);
+    // The same, for bytes already read from `path`.
+    static std::shared_ptr<Library> open(const std::string& path, const std::string& bytes);
+    // The hash contentHash() would have for these bytes.
+    static std::uint64_t hash(const std::string& bytes);
     ~Library();
     Library(const Library&) = delete;
     Library& operator=(const Library&) = delete;
@@ -59,8 +63,9 @@ struct Entry {
 class Catalog {
 public:
     // Examines every *.so in `dir` (sorted by file name). Never throws: every
-    // problem becomes an Entry's rejection.
-    static Catalog scan(const std::string& dir);
+    // problem becomes an Entry's rejection. A file whose bytes are unchanged
+    // since `previous` keeps its already-loaded library instead of loading again.
+    static Catalog scan(const std::string& dir, const Catalog* previous = nullptr);
 
     const std::string& dir() const { return dir_; }
     const std::vector<Entry>& entries() const { return entries_; }
@@ -68,6 +73,8 @@ public:
     std::shared_ptr<Library> find(const std::string& name, std::string& why) const;
 
 private:
+    std::shared_ptr<Library> reusable(const std::string& path, std::uint64_t contentHash) const;
+
     std::string dir_;
     std::string dirProblem_;
     std::vector<Entry> entries_;

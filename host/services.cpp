@@ -361,6 +361,7 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
     std::string why;
     service->library_ = catalog.find(config.plugin, why);
     if (!service->library_) {
+        service->pluginUnavailable_ = true;
         service->configProblems_.push_back({config.at, path + ".plugin", why});
         service->fail(why);
         return service;
@@ -514,6 +515,87 @@ void Services::start(const config::HostConfig& config, const plugins::Catalog& c
         service->start(loops_);
         services_.push_back(std::move(service));
     }
+}
+
+namespace {
+
+// Same settings, same plugin bytes, and not failed: nothing to restart.
+bool unchanged(const HostedService& running, const config::ServiceConfig& wanted, const plugins::Catalog& catalog) {
+    if (running.state() == State::Failed || running.config().fingerprint() != wanted.fingerprint()) {
+        return false;
+    }
+    std::string why;
+    const auto library = catalog.find(wanted.plugin, why);
+    return library && running.library() && library->contentHash() == running.library()->contentHash();
+}
+
+}  // namespace
+
+std::vector<config::Problem> Services::reload(const config::HostConfig& config, const plugins::Catalog& catalog,
+                                              std::vector<ReloadChange>& changes) {
+    changes.clear();
+    std::map<std::string, std::shared_ptr<HostedService>> current;
+    for (const auto& service : services_) {
+        current.emplace(service->name(), service);
+    }
+    // Validate: everything new is prepared before anything running is touched.
+    std::vector<std::shared_ptr<HostedService>> next;
+    std::vector<std::shared_ptr<HostedService>> fresh;
+    std::vector<config::Problem> problems;
+    for (const auto& wanted : config.services) {
+        const auto found = current.find(wanted.name);
+        if (found != current.end() && unchanged(*found->second, wanted, catalog)) {
+            next.push_back(found->second);
+            continue;
+        }
+        auto service = HostedService::prepare(wanted, catalog);
+        if (!service->configProblems().empty() && !service->pluginUnavailable()) {
+            problems.insert(problems.end(), service->configProblems().begin(), service->configProblems().end());
+        }
+        next.push_back(service);
+        fresh.push_back(std::move(service));
+    }
+    if (!problems.empty()) {
+        return problems;
+    }
+
+    // Swap: stop what goes away or changes (freeing its ports), then start what is new.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::map<std::string, std::shared_ptr<HostedService>> replaced;
+    for (const auto& service : services_) {
+        const bool kept = std::find(next.begin(), next.end(), service) != next.end();
+        if (!kept) {
+            service->stop(plughost::CloseReason::Reload, deadline);
+            replaced.emplace(service->name(), service);
+        }
+    }
+    for (const auto& service : next) {
+        const auto old = replaced.find(service->name());
+        const bool isFresh = std::find(fresh.begin(), fresh.end(), service) != fresh.end();
+        if (isFresh) {
+            service->start(loops_);
+        }
+        std::string outcome;
+        if (service->state() == State::Failed) {
+            outcome = "failed: " + service->problem();
+        } else if (!isFresh) {
+            outcome = "unchanged";
+        } else if (old == replaced.end()) {
+            outcome = "added";
+        } else if (old->second->config().enabled != service->config().enabled) {
+            outcome = service->config().enabled ? "changed (enabled)" : "changed (disabled)";
+        } else {
+            outcome = "changed (restarted)";
+        }
+        changes.push_back({service->name(), outcome});
+    }
+    for (const auto& service : services_) {
+        if (!config.find(service->name())) {
+            changes.push_back({service->name(), "removed"});
+        }
+    }
+    services_ = std::move(next);
+    return {};
 }
 
 void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds timeout) {

@@ -53,6 +53,8 @@ public:
     const std::string& problem() const { return problem_; }
     // The config problem, if the failure was one; printed by `check`.
     const std::vector<config::Problem>& configProblems() const { return configProblems_; }
+    // The plugin could not be found or loaded (as opposed to refusing its settings).
+    bool pluginUnavailable() const { return pluginUnavailable_; }
     std::string pluginVersion() const;
     std::vector<std::string> boundAddresses() const;
     const std::shared_ptr<plugins::Library>& library() const { return library_; }
@@ -79,6 +81,7 @@ private:
     State state_ = State::Stopped;
     std::string problem_;
     std::vector<config::Problem> configProblems_;
+    bool pluginUnavailable_ = false;
     Poco::Logger& log_;
     // Declared before the instance: members die in reverse, so the plugin's
     // object is destroyed before its library can be unloaded.
@@ -94,13 +97,27 @@ private:
     std::unordered_map<std::uint64_t, std::weak_ptr<sessions::SessionImpl>> sessions_;
 };
 
-// The running services of the host.
+// What a reload did to one service: "added", "removed", "unchanged",
+// "changed (restarted)", "changed (enabled)", "changed (disabled)" or "failed: <reason>".
+struct ReloadChange {
+    std::string service;
+    std::string outcome;
+};
+
+// The running services of the host. Not thread safe: the owner serializes calls.
 class Services {
 public:
     explicit Services(unsigned ioThreads);
     ~Services();
     // Prepares and starts every service of `config` (disabled ones are prepared only).
     void start(const config::HostConfig& config, const plugins::Catalog& catalog);
+    // Validate-then-swap: prepares every new or changed service first; if any
+    // refuses its settings, nothing changes and the problems are returned.
+    // Otherwise removed and changed services stop (sessions closed with
+    // CloseReason::Reload), new and changed ones start, unchanged ones — same
+    // settings, same plugin bytes — keep their listeners and sessions.
+    std::vector<config::Problem> reload(const config::HostConfig& config, const plugins::Catalog& catalog,
+                                        std::vector<ReloadChange>& changes);
     // Stops them all, closing sessions for `reason`, within `timeout`.
     void stop(plughost::CloseReason reason, std::chrono::milliseconds timeout);
     const std::vector<std::shared_ptr<HostedService>>& list() const { return services_; }

@@ -197,7 +197,7 @@ TEST(Host, EveryServiceFailingExitsNonZero) {
     const auto result = runHost({"--config", config});
     EXPECT_EQ(result.exitCode, 69);  // EX_UNAVAILABLE
     EXPECT_NE(result.output.find("no service could start"), std::string::npos) << result.output;
-    EXPECT_NE(result.output.find("a: no plugin named 'nosuch'"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("a: failed: no plugin named 'nosuch'"), std::string::npos) << result.output;
 }
 
 TEST(Host, HelpDescribesTheOptions) {

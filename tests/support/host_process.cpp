@@ -84,6 +84,10 @@ HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extra
     if (config.find("plugin_dir:") == std::string::npos) {
         config = "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config;
     }
+    if (config.find("admin:") == std::string::npos) {
+        adminSocket_ = dir_.path() + "/admin.sock";
+        config += "\nadmin:\n  socket: " + adminSocket_ + "\n";  // appended: line numbers stay as written
+    }
     configPath_ = dir_.write("plughost.yaml", config);
     readyPath_ = dir_.path() + "/ready";
     logPath_ = dir_.path() + "/host.log";
@@ -202,10 +206,13 @@ long HostProcess::residentKiB() const {
     return -1;
 }
 
-RunResult runHost(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+namespace {
+
+RunResult runToCompletion(const std::string& program, const std::vector<std::string>& args,
+                          std::chrono::milliseconds timeout) {
     TempDir dir;
     const std::string logPath = dir.path() + "/out.log";
-    std::vector<std::string> full = {PLUGHOSTD_PATH};
+    std::vector<std::string> full = {program};
     full.insert(full.end(), args.begin(), args.end());
     const pid_t pid = spawn(full, logPath);
     int status = 0;
@@ -215,9 +222,19 @@ RunResult runHost(const std::vector<std::string>& args, std::chrono::millisecond
     } else {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
-        ADD_FAILURE() << "plughostd did not exit within the timeout";
+        ADD_FAILURE() << program << " did not exit within the timeout";
     }
     return {exitCode, readWhole(logPath)};
+}
+
+}  // namespace
+
+RunResult runHost(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+    return runToCompletion(PLUGHOSTD_PATH, args, timeout);
+}
+
+RunResult runCtl(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+    return runToCompletion(PLUGHOSTCTL_PATH, args, timeout);
 }
 
 }  // namespace plughost::test

@@ -64,6 +64,9 @@ public:
     int wait(std::chrono::milliseconds timeout);
     bool running();
 
+    // The admin socket the harness configured (unless the YAML has its own admin:).
+    const std::string& adminSocket() const { return adminSocket_; }
+
     // Number of open file descriptors of the host (from /proc/PID/fd).
     int openFds() const;
     // Resident memory of the host in KiB (VmRSS from /proc/PID/status).
@@ -76,6 +79,7 @@ private:
     std::string configPath_;
     std::string readyPath_;
     std::string logPath_;
+    std::string adminSocket_;
     pid_t pid_ = -1;
     bool started_ = false;
     int exitStatus_ = -1;
@@ -89,6 +93,8 @@ struct RunResult {
     std::string output;
 };
 RunResult runHost(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+// Runs plughostctl to completion with `args`; same shape.
+RunResult runCtl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 30s);
 
 // Polls `condition` until it is true or the timeout passes.
 template <class Condition>

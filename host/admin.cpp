@@ -1,0 +1,342 @@
+#include "admin.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iomanip>
+#include <sstream>
+
+#include <Poco/File.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Stringifier.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
+namespace plughost::admin {
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+// The longest request body the endpoint reads; none of its requests needs one.
+constexpr std::streamsize kMaxBody = 64 * 1024;
+
+Object::Ptr ordered() { return new Object(Poco::JSON_PRESERVE_KEY_ORDER); }
+
+std::string stringify(const Object::Ptr& object) {
+    std::ostringstream out;
+    Poco::JSON::Stringifier::stringify(object, out, 2);
+    out << '\n';
+    return out.str();
+}
+
+Array::Ptr arrayOf(const std::vector<std::string>& items) {
+    Array::Ptr array = new Array();
+    for (const auto& item : items) {
+        array->add(item);
+    }
+    return array;
+}
+
+}  // namespace
+
+std::string statusJson(const HostStatus& status) {
+    auto root = ordered();
+    root->set("version", status.version);
+    root->set("pid", status.pid);
+    root->set("uptime_seconds", status.uptimeSeconds);
+    root->set("config_file", status.configFile);
+    root->set("config_loaded_at", status.configLoadedAt);
+    root->set("plugin_dir", status.pluginDir);
+    root->set("reloads", status.reloads);
+    root->set("failed_reloads", status.failedReloads);
+    Array::Ptr services = new Array();
+    for (const auto& service : status.services) {
+        auto row = ordered();
+        row->set("name", service.name);
+        row->set("plugin", service.plugin);
+        row->set("plugin_version", service.pluginVersion);
+        row->set("listen", arrayOf(service.listen));
+        row->set("state", service.state);
+        row->set("enabled", service.enabled);
+        row->set("connections", service.current);
+        row->set("accepted", service.accepted);
+        auto refused = ordered();
+        for (const auto& [reason, count] : service.refused) {
+            refused->set(reason, count);
+        }
+        row->set("refused", refused);
+        row->set("bytes_in", service.bytesIn);
+        row->set("bytes_out", service.bytesOut);
+        row->set("errors", service.errors);
+        row->set("too_slow", service.tooSlow);
+        services->add(row);
+    }
+    root->set("services", services);
+    return stringify(root);
+}
+
+std::string pluginsJson(const std::vector<PluginStatus>& plugins) {
+    auto root = ordered();
+    Array::Ptr rows = new Array();
+    for (const auto& plugin : plugins) {
+        auto row = ordered();
+        row->set("name", plugin.name);
+        row->set("version", plugin.version);
+        row->set("abi", plugin.abi);
+        row->set("description", plugin.description);
+        row->set("path", plugin.path);
+        row->set("state", plugin.state);
+        row->set("services", arrayOf(plugin.services));
+        rows->add(row);
+    }
+    root->set("plugins", rows);
+    return stringify(root);
+}
+
+std::string reloadJson(const ReloadResult& result) {
+    auto root = ordered();
+    root->set("ok", result.ok);
+    Array::Ptr changes = new Array();
+    for (const auto& change : result.changes) {
+        auto row = ordered();
+        row->set("service", change.service);
+        row->set("outcome", change.outcome);
+        changes->add(row);
+    }
+    root->set("changes", changes);
+    root->set("errors", arrayOf(result.errors));
+    return stringify(root);
+}
+
+namespace {
+
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string label(const std::string& value) {
+    std::string out;
+    for (const char c : value) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string metricsText(const HostStatus& status) {
+    std::ostringstream out;
+    out << std::setprecision(15);
+    auto family = [&](const char* name, const char* type, const char* help) {
+        out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    };
+    auto labels = [](const ServiceStatus& service) {
+        return "service=\"" + label(service.name) + "\",plugin=\"" + label(service.plugin) + "\"";
+    };
+    family("plughost_uptime_seconds", "gauge", "Seconds since plughostd started.");
+    out << "plughost_uptime_seconds " << status.uptimeSeconds << '\n';
+    family("plughost_reloads_total", "counter", "Configuration reloads, by result.");
+    out << "plughost_reloads_total{result=\"ok\"} " << status.reloads << '\n';
+    out << "plughost_reloads_total{result=\"refused\"} " << status.failedReloads << '\n';
+    family("plughost_service_up", "gauge", "1 when the service is running, else 0.");
+    for (const auto& service : status.services) {
+        out << "plughost_service_up{" << labels(service) << "} " << (service.state == "running" ? 1 : 0) << '\n';
+    }
+    const std::vector<std::tuple<const char*, const char*, const char*, std::uint64_t ServiceStatus::*>> series = {
+        {"plughost_connections", "gauge", "Sessions open now.", &ServiceStatus::current},
+        {"plughost_connections_accepted_total", "counter", "Sessions accepted.", &ServiceStatus::accepted},
+        {"plughost_received_bytes_total", "counter", "Bytes received from clients.", &ServiceStatus::bytesIn},
+        {"plughost_sent_bytes_total", "counter", "Bytes sent to clients.", &ServiceStatus::bytesOut},
+        {"plughost_plugin_errors_total", "counter", "Exceptions that escaped plugin callbacks.", &ServiceStatus::errors},
+        {"plughost_too_slow_total", "counter", "Sessions closed because the client stopped reading.", &ServiceStatus::tooSlow},
+    };
+    for (const auto& [name, type, help, member] : series) {
+        family(name, type, help);
+        for (const auto& service : status.services) {
+            out << name << '{' << labels(service) << "} " << service.*member << '\n';
+        }
+    }
+    family("plughost_connections_refused_total", "counter", "Connections refused before a session began, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.refused) {
+            out << "plughost_connections_refused_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
+                << count << '\n';
+        }
+    }
+    return out.str();
+}
+
+namespace {
+
+class Handler final : public Poco::Net::HTTPRequestHandler {
+public:
+    explicit Handler(Host& host) : host_(host) {}
+
+    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+        try {
+            route(request, response);
+        } catch (const std::exception& error) {
+            if (!response.sent()) {
+                reply(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, error.what());
+            }
+        }
+    }
+
+private:
+    void route(HTTPServerRequest& request, HTTPServerResponse& response) {
+        const std::string path = request.getURI().substr(0, request.getURI().find('?'));
+        const std::string& method = request.getMethod();
+        if (request.hasContentLength() && request.getContentLength() > kMaxBody) {
+            reply(response, HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "request body over 64 KiB");
+            return;
+        }
+        const bool isGet = method == "GET" || method == "HEAD";
+        if (path == "/status" && isGet) {
+            send(response, "application/json", statusJson(host_.status()));
+        } else if (path == "/plugins" && isGet) {
+            send(response, "application/json", pluginsJson(host_.plugins()));
+        } else if (path == "/metrics" && isGet) {
+            send(response, "text/plain; version=0.0.4", metricsText(host_.status()));
+        } else if (path == "/reload" && method == "POST") {
+            discardBody(request);
+            const ReloadResult result = host_.reload();
+            response.setStatus(result.ok ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY);
+            send(response, "application/json", reloadJson(result));
+        } else if (path == "/status" || path == "/plugins" || path == "/metrics" || path == "/reload") {
+            response.set("Allow", path == "/reload" ? "POST" : "GET, HEAD");
+            reply(response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED, method + " is not allowed on " + path);
+        } else {
+            reply(response, HTTPResponse::HTTP_NOT_FOUND, "no such endpoint: " + path +
+                                                              " (try /status, /plugins, /metrics, POST /reload)");
+        }
+    }
+
+    static void discardBody(HTTPServerRequest& request) {
+        char buffer[4096];
+        std::streamsize total = 0;
+        while (total <= kMaxBody && request.stream().read(buffer, sizeof buffer)) {
+            total += request.stream().gcount();
+        }
+    }
+
+    static void send(HTTPServerResponse& response, const std::string& type, const std::string& body) {
+        response.setContentType(type);
+        response.setContentLength(static_cast<std::streamsize>(body.size()));
+        response.send() << body;
+    }
+
+    static void reply(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& message) {
+        response.setStatus(status);
+        auto body = ordered();
+        body->set("error", message);
+        send(response, "application/json", stringify(body));
+    }
+
+    Host& host_;
+};
+
+class HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    explicit HandlerFactory(Host& host) : host_(host) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
+        return new Handler(host_);  // Poco's interface: the server takes ownership
+    }
+
+private:
+    Host& host_;
+};
+
+Poco::Net::HTTPServerParams::Ptr adminParams() {
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
+    params->setMaxThreads(4);
+    params->setMaxQueued(32);
+    params->setTimeout(Poco::Timespan(5, 0));  // a client that connects and says nothing is dropped
+    params->setKeepAlive(true);
+    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
+    params->setMaxKeepAliveRequests(100);
+    return params;
+}
+
+// A socket file left by a host that died is removed; one a live host answers on is not.
+void claimSocketPath(const std::string& path) {
+    if (!Poco::File(path).exists()) {
+        return;
+    }
+    try {
+        Poco::Net::StreamSocket probe(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path));
+        throw std::runtime_error("admin socket " + path + " is in use by another running plughostd");
+    } catch (const Poco::Exception&) {
+        ::unlink(path.c_str());
+    }
+}
+
+}  // namespace
+
+AdminServer::AdminServer(Host& host, const config::AdminConfig& config) {
+    auto serve = [&](Poco::Net::ServerSocket& socket) {
+        servers_.push_back(std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, adminParams()));
+        servers_.back()->start();
+    };
+    if (!config.socketPath.empty()) {
+        claimSocketPath(config.socketPath);
+        Poco::Net::ServerSocket socket;
+        try {
+            // Created 0600 from the start: no moment in which others could connect.
+            const mode_t previous = ::umask(0177);
+            try {
+                socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config.socketPath));
+            } catch (...) {
+                ::umask(previous);
+                throw;
+            }
+            ::umask(previous);
+            ::chmod(config.socketPath.c_str(), 0600);
+            socket.listen(64);
+        } catch (const Poco::Exception& error) {
+            throw std::runtime_error("cannot open the admin socket " + config.socketPath + ": " + error.displayText());
+        }
+        socketPath_ = config.socketPath;
+        addresses_.push_back("unix:" + config.socketPath);
+        serve(socket);
+    }
+    for (const auto& address : config.listen) {
+        Poco::Net::ServerSocket socket;
+        try {
+            socket.bind(Poco::Net::SocketAddress(address.host, address.port), true, false);
+            socket.listen(64);
+        } catch (const Poco::Exception& error) {
+            throw std::runtime_error("cannot open the admin endpoint " + address.text() + ": " + error.displayText());
+        }
+        addresses_.push_back("http://" + socket.address().toString());
+        serve(socket);
+    }
+}
+
+AdminServer::~AdminServer() {
+    for (auto& server : servers_) {
+        server->stopAll(true);
+    }
+    servers_.clear();
+    if (!socketPath_.empty()) {
+        ::unlink(socketPath_.c_str());
+    }
+}
+
+}  // namespace plughost::admin

@@ -1,0 +1,290 @@
+#include "host.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <Poco/DateTimeFormat.h>
+#include <Poco/File.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
+
+namespace plughost {
+
+namespace {
+
+std::string isoTime(std::chrono::system_clock::time_point when) {
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
+    return Poco::DateTimeFormatter::format(Poco::Timestamp(micros), Poco::DateTimeFormat::ISO8601_FORMAT);
+}
+
+Poco::Logger& logger() { return Poco::Logger::get("plughost"); }
+
+}  // namespace
+
+Host::Host(config::HostConfig config, std::string pluginDirOverride)
+    : config_(std::move(config)),
+      pluginDirOverride_(std::move(pluginDirOverride)),
+      services_(config_.workers),
+      startedAt_(std::chrono::steady_clock::now()),
+      configLoadedAt_(std::chrono::system_clock::now()) {
+    if (!pluginDirOverride_.empty()) {
+        config_.pluginDir = pluginDirOverride_;
+    }
+}
+
+Host::~Host() = default;
+
+void Host::start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    catalog_ = plugins::Catalog::scan(config_.pluginDir);
+    for (const auto& entry : catalog_.entries()) {
+        if (entry.loaded()) {
+            logger().information("plugin %s %s from %s", entry.name, entry.version, entry.path);
+        } else {
+            logger().warning("plugin rejected: %s", entry.rejection);
+        }
+    }
+    services_.start(config_, catalog_);
+    logServices();
+}
+
+void Host::logServices() const {
+    using services::State;
+    for (const auto& service : services_.list()) {
+        if (service->state() == State::Running) {
+            std::string addresses;
+            for (const auto& address : service->boundAddresses()) {
+                addresses += (addresses.empty() ? "" : ", ") + address;
+            }
+            logger().information("service %s: plugin %s %s listening on %s", service->name(), service->config().plugin,
+                                 service->pluginVersion(), addresses);
+        } else if (service->state() == State::Disabled) {
+            logger().information("service %s: disabled", service->name());
+        } else {
+            logger().error("service %s: failed: %s", service->name(), service->problem());
+        }
+    }
+}
+
+ReloadResult Host::reload() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ReloadResult result;
+    config::HostConfig next;
+    try {
+        next = config::loadFile(config_.file);
+    } catch (const config::ConfigError& error) {
+        for (const auto& problem : error.problems()) {
+            result.errors.push_back(problem.format());
+        }
+    }
+    if (result.errors.empty()) {
+        if (!pluginDirOverride_.empty()) {
+            next.pluginDir = pluginDirOverride_;
+        }
+        plugins::Catalog catalog = plugins::Catalog::scan(next.pluginDir, &catalog_);
+        const auto problems = services_.reload(next, catalog, result.changes);
+        for (const auto& problem : problems) {
+            result.errors.push_back(problem.format());
+        }
+        if (problems.empty()) {
+            // Settings that only take effect at start (workers, admin, log level) keep their old values.
+            next.workers = config_.workers;
+            next.admin = config_.admin;
+            config_ = std::move(next);
+            catalog_ = std::move(catalog);
+            configLoadedAt_ = std::chrono::system_clock::now();
+        }
+    }
+    result.ok = result.errors.empty();
+    ++(result.ok ? reloads_ : failedReloads_);
+    if (result.ok) {
+        for (const auto& change : result.changes) {
+            logger().information("reload: service %s: %s", change.service, change.outcome);
+        }
+    } else {
+        for (const auto& error : result.errors) {
+            logger().error("reload refused, the running configuration is unchanged: %s", error);
+        }
+    }
+    return result;
+}
+
+void Host::stop(plughost::CloseReason reason, std::chrono::milliseconds timeout) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    services_.stop(reason, timeout);
+}
+
+HostStatus Host::status() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    HostStatus status;
+    status.version = PLUGHOST_VERSION;
+    status.pid = static_cast<long>(::getpid());
+    status.uptimeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt_).count();
+    status.configFile = config_.file;
+    status.configLoadedAt = isoTime(configLoadedAt_);
+    status.pluginDir = config_.pluginDir;
+    status.reloads = reloads_;
+    status.failedReloads = failedReloads_;
+    for (const auto& service : services_.list()) {
+        ServiceStatus row;
+        row.name = service->name();
+        row.plugin = service->config().plugin;
+        row.pluginVersion = service->pluginVersion();
+        row.enabled = service->config().enabled;
+        row.listen = service->boundAddresses();
+        if (row.listen.empty()) {
+            for (const auto& address : service->config().listen) {
+                row.listen.push_back(address.text());
+            }
+        }
+        switch (service->state()) {
+            case services::State::Running: row.state = "running"; break;
+            case services::State::Disabled: row.state = "disabled"; break;
+            case services::State::Failed: row.state = "failed: " + service->problem(); break;
+            case services::State::Stopped: row.state = "stopped"; break;
+        }
+        auto& stats = service->stats();
+        row.current = stats.current.load();
+        row.accepted = stats.accepted.load();
+        row.bytesIn = stats.bytesIn.load();
+        row.bytesOut = stats.bytesOut.load();
+        row.errors = stats.errors.load();
+        row.tooSlow = stats.tooSlow.load();
+        row.refused["limit"] = service->refusals().limit.load();
+        status.services.push_back(std::move(row));
+    }
+    return status;
+}
+
+std::vector<PluginStatus> Host::plugins() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<PluginStatus> rows;
+    for (const auto& entry : catalog_.entries()) {
+        PluginStatus row;
+        row.path = entry.path;
+        row.name = entry.name;
+        row.version = entry.version;
+        row.description = entry.description;
+        row.abi = entry.abi;
+        row.state = entry.loaded() ? "loaded" : "rejected: " + entry.rejection;
+        for (const auto& service : services_.list()) {
+            if (entry.loaded() && service->config().plugin == entry.name) {
+                row.services.push_back(service->name());
+            }
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::vector<std::string> Host::boundAddressLines() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::string> lines;
+    for (const auto& service : services_.list()) {
+        for (const auto& address : service->boundAddresses()) {
+            lines.push_back(service->name() + " " + address);
+        }
+    }
+    return lines;
+}
+
+std::size_t Host::enabledCount() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t count = 0;
+    for (const auto& service : services_.list()) {
+        count += service->config().enabled ? 1 : 0;
+    }
+    return count;
+}
+
+std::size_t Host::runningCount() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t count = 0;
+    for (const auto& service : services_.list()) {
+        count += service->state() == services::State::Running ? 1 : 0;
+    }
+    return count;
+}
+
+bool Host::watching() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return config_.watch;
+}
+
+std::string Host::configFile() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return config_.file;
+}
+
+std::string Host::pluginDir() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return config_.pluginDir;
+}
+
+}  // namespace plughost
+
+namespace plughost {
+
+Watcher::Watcher(Host& host, std::chrono::milliseconds debounce)
+    : host_(host), debounce_(debounce), thread_([this] { run(); }) {}
+
+Watcher::~Watcher() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+// Names, sizes and modification times of everything watched.
+std::string Watcher::fingerprint() const {
+    std::string print;
+    auto add = [&](const Poco::File& file) {
+        try {
+            print += file.path() + ":" + std::to_string(file.getSize()) + ":" +
+                     std::to_string(file.getLastModified().epochMicroseconds()) + "\n";
+        } catch (const Poco::Exception&) {
+            print += file.path() + ":gone\n";
+        }
+    };
+    add(Poco::File(host_.configFile()));
+    try {
+        std::vector<Poco::File> files;
+        Poco::File(host_.pluginDir()).list(files);
+        std::sort(files.begin(), files.end(), [](const Poco::File& a, const Poco::File& b) { return a.path() < b.path(); });
+        for (const auto& file : files) {
+            add(file);
+        }
+    } catch (const Poco::Exception&) {
+        print += "plugin folder unreadable\n";
+    }
+    return print;
+}
+
+void Watcher::run() {
+    constexpr auto kPoll = std::chrono::milliseconds(100);
+    std::string settled = fingerprint();
+    std::string seen = settled;
+    auto changedAt = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!wake_.wait_for(lock, kPoll, [this] { return stopping_; })) {
+        if (!host_.watching()) {
+            continue;
+        }
+        const std::string now = fingerprint();
+        if (now != seen) {
+            seen = now;
+            changedAt = std::chrono::steady_clock::now();
+        } else if (seen != settled && std::chrono::steady_clock::now() - changedAt >= debounce_) {
+            logger().information("watch: %s or %s changed; reloading", host_.configFile(), host_.pluginDir());
+            host_.reload();
+            settled = fingerprint();
+            seen = settled;
+        }
+    }
+}
+
+}  // namespace plughost

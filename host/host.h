@@ -1,0 +1,120 @@
+#pragma once
+// host: the daemon's state in one place — config, plugin catalog, services —
+// with the operations the admin endpoint and signals need: status, reload, stop.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "plugins.h"
+#include "services.h"
+
+namespace plughost {
+
+struct ServiceStatus {
+    std::string name;
+    std::string plugin;
+    std::string pluginVersion;
+    std::vector<std::string> listen;  // bound addresses when running, configured ones otherwise
+    std::string state;                // "running", "disabled", "failed: <reason>"
+    bool enabled = true;
+    std::uint64_t current = 0, accepted = 0, bytesIn = 0, bytesOut = 0, errors = 0, tooSlow = 0;
+    std::map<std::string, std::uint64_t> refused;  // by reason
+};
+
+struct HostStatus {
+    std::string version;
+    long pid = 0;
+    double uptimeSeconds = 0;
+    std::string configFile;
+    std::string configLoadedAt;  // ISO 8601, UTC
+    std::string pluginDir;
+    std::uint64_t reloads = 0, failedReloads = 0;
+    std::vector<ServiceStatus> services;
+};
+
+struct PluginStatus {
+    std::string path, name, version, description;
+    std::uint32_t abi = 0;
+    std::string state;  // "loaded" or "rejected: <reason>"
+    std::vector<std::string> services;
+};
+
+struct ReloadResult {
+    bool ok = false;
+    std::vector<std::string> errors;                // file:line:column: key: message
+    std::vector<services::ReloadChange> changes;    // per service, when ok
+};
+
+// Thread safe: every public call is serialized.
+class Host {
+public:
+    // `pluginDirOverride` (from --plugin-dir) wins over the config's plugin_dir, at start and on reload.
+    Host(config::HostConfig config, std::string pluginDirOverride);
+    ~Host();
+
+    // Scans the plugin folder and starts every service; logs one line per service.
+    void start();
+    // Re-reads the config file and rescans the plugin folder (see Services::reload).
+    ReloadResult reload();
+    void stop(plughost::CloseReason reason, std::chrono::milliseconds timeout);
+
+    HostStatus status() const;
+    std::vector<PluginStatus> plugins() const;
+    std::vector<std::string> boundAddressLines() const;  // "SERVICE ADDRESS", for the ready file
+    std::size_t enabledCount() const;
+    std::size_t runningCount() const;
+    // The files `watch: true` looks at, and whether it is on.
+    bool watching() const;
+    std::string configFile() const;
+    std::string pluginDir() const;
+
+private:
+    void logServices() const;
+
+    mutable std::mutex mutex_;
+    config::HostConfig config_;
+    const std::string pluginDirOverride_;
+    plugins::Catalog catalog_;
+    services::Services services_;
+    const std::chrono::steady_clock::time_point startedAt_;
+    std::chrono::system_clock::time_point configLoadedAt_;
+    std::uint64_t reloads_ = 0;
+    std::uint64_t failedReloads_ = 0;
+};
+
+}  // namespace plughost
+
+namespace plughost {
+
+// `watch: true`: polls the config file and the plugin folder and reloads once
+// a change has stayed put for the debounce period, so a half-copied .so or an
+// editor's save in progress is not picked up. Polling (not inotify) keeps it
+// simple and also sees files replaced by rename.
+class Watcher {
+public:
+    explicit Watcher(Host& host, std::chrono::milliseconds debounce = std::chrono::milliseconds(500));
+    ~Watcher();
+    Watcher(const Watcher&) = delete;
+    Watcher& operator=(const Watcher&) = delete;
+
+private:
+    std::string fingerprint() const;
+    void run();
+
+    Host& host_;
+    const std::chrono::milliseconds debounce_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace plughost
