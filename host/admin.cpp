@@ -217,7 +217,7 @@ private:
         } else if (path == "/reload" && method == "POST") {
             discardBody(request);
             const ReloadResult result = host_.reload();
-            response.setStatus(result.ok ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY);
+            response.setStatusAndReason(result.ok ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY);
             send(response, "application/json", reloadJson(result));
         } else if (path == "/status" || path == "/plugins" || path == "/metrics" || path == "/reload") {
             response.set("Allow", path == "/reload" ? "POST" : "GET, HEAD");
@@ -243,7 +243,7 @@ private:
     }
 
     static void reply(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& message) {
-        response.setStatus(status);
+        response.setStatusAndReason(status);
         auto body = ordered();
         body->set("error", message);
         send(response, "application/json", stringify(body));
