@@ -48,9 +48,68 @@ std::string ListenAddress::text() const {
     return isIPv6() ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
 }
 
-bool Limits::operator==(const Limits& other) const {
-    return maxConnections == other.maxConnections && idleTimeout == other.idleTimeout &&
-           maxLine == other.maxLine && maxQueue == other.maxQueue;
+bool Cidr::contains(const Poco::Net::IPAddress& address) const {
+    if (address.family() != network.family()) {
+        return false;
+    }
+    const Poco::Net::IPAddress mask(prefix, network.family());
+    return (address & mask) == (network & mask);
+}
+
+Cidr parseCidr(const std::string& text) {
+    Cidr cidr;
+    cidr.text = text;
+    const auto slash = text.find('/');
+    const std::string address = text.substr(0, slash);
+    if (address == "::") {
+        cidr.network = Poco::Net::IPAddress(Poco::Net::IPAddress::IPv6);  // Poco 1.11 does not parse "::"
+    } else if (!Poco::Net::IPAddress::tryParse(address, cidr.network)) {
+        throw std::invalid_argument("'" + address + "' is not an IP address");
+    }
+    const unsigned bits = cidr.network.family() == Poco::Net::IPAddress::IPv4 ? 32 : 128;
+    cidr.prefix = bits;
+    if (slash != std::string::npos) {
+        const std::string prefix = text.substr(slash + 1);
+        if (prefix.empty() || prefix.size() > 3 || !std::all_of(prefix.begin(), prefix.end(), ::isdigit) ||
+            std::stoul(prefix) > bits) {
+            throw std::invalid_argument("'" + text + "' has no valid prefix length (0-" + std::to_string(bits) + ")");
+        }
+        cidr.prefix = static_cast<unsigned>(std::stoul(prefix));
+    }
+    return cidr;
+}
+
+std::string Limits::describe() const {
+    std::ostringstream out;
+    out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine << ','
+        << maxQueue << ",allow=";
+    for (const auto& cidr : allow) {
+        out << cidr.text << ' ';
+    }
+    out << ",deny=";
+    for (const auto& cidr : deny) {
+        out << cidr.text << ' ';
+    }
+    return out.str();
+}
+
+bool Limits::admits(const Poco::Net::IPAddress& address) const {
+    // Longest prefix wins; at equal length deny wins; no match at all allows.
+    int best = -1;
+    bool allowed = true;
+    for (const auto& cidr : deny) {
+        if (static_cast<int>(cidr.prefix) > best && cidr.contains(address)) {
+            best = static_cast<int>(cidr.prefix);
+            allowed = false;
+        }
+    }
+    for (const auto& cidr : allow) {
+        if (static_cast<int>(cidr.prefix) > best && cidr.contains(address)) {
+            best = static_cast<int>(cidr.prefix);
+            allowed = true;
+        }
+    }
+    return allowed;
 }
 
 std::string ServiceConfig::fingerprint() const {
@@ -59,8 +118,7 @@ std::string ServiceConfig::fingerprint() const {
     for (const auto& address : listen) {
         out << address.text() << ',';
     }
-    out << ";limits=" << limits.maxConnections << ',' << limits.idleTimeout.count() << ','
-        << limits.maxLine << ',' << limits.maxQueue << ";settings=";
+    out << ";limits=" << limits.describe() << ";settings=";
     YAML::Emitter emitter;
     emitter << YAML::Flow << settings;
     out << emitter.c_str();
@@ -202,7 +260,8 @@ public:
             problem(root, "", "the top level must be a map of settings");
             finish();
         }
-        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "admin", "defaults", "services"});
+        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "admin", "defaults",
+                            "services"});
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
@@ -214,6 +273,12 @@ public:
         }
         if (root["watch"]) {
             host.watch = boolean(root["watch"], "watch");
+        }
+        if (root["max_connections"]) {
+            host.maxConnections = static_cast<std::size_t>(integer(root["max_connections"], "max_connections", 0, 10'000'000));
+        }
+        if (root["drain"]) {
+            host.drain = parsed(root["drain"], "drain", parseDuration);
         }
         if (root["admin"]) {
             host.admin = readAdmin(root["admin"]);
@@ -241,7 +306,9 @@ public:
     }
 
 private:
-    static std::vector<std::string> limitKeys() { return {"max_connections", "idle_timeout", "max_line", "max_queue"}; }
+    static std::vector<std::string> limitKeys() {
+        return {"max_connections", "max_per_ip", "rate", "allow", "deny", "idle_timeout", "max_line", "max_queue"};
+    }
 
     void problem(const YAML::Node& node, const std::string& keyPath, const std::string& message) {
         problems_.push_back({positionOf(node, file_), keyPath, message});
@@ -354,6 +421,37 @@ private:
     Limits readLimits(const YAML::Node& map, const std::string& path, Limits limits) {
         if (map["max_connections"]) {
             limits.maxConnections = static_cast<std::size_t>(integer(map["max_connections"], path + ".max_connections", 1, 10'000'000));
+        }
+        if (map["max_per_ip"]) {
+            limits.maxPerIp = static_cast<std::size_t>(integer(map["max_per_ip"], path + ".max_per_ip", 0, 10'000'000));
+        }
+        if (map["rate"]) {
+            const std::string text = scalar(map["rate"], path + ".rate");
+            double value = -1;
+            if (map["rate"].IsScalar() && (!YAML::convert<double>::decode(map["rate"], value) || value < 0 || value > 1e6)) {
+                problem(map["rate"], path + ".rate", "'" + text + "' is not a rate (new connections per second per address, 0 = no limit)");
+            }
+            limits.rate = std::max(0.0, value);
+        }
+        for (const char* list : {"allow", "deny"}) {
+            if (map[list]) {
+                auto& target = std::string(list) == "allow" ? limits.allow : limits.deny;
+                target.clear();
+                const YAML::Node node = map[list];
+                const std::string listPath = path + "." + list;
+                if (!node.IsSequence()) {
+                    problem(node, listPath, "must be a list of addresses or CIDR blocks, e.g. [10.0.0.0/8, \"::1\"]");
+                    continue;
+                }
+                for (std::size_t i = 0; i < node.size(); ++i) {
+                    const std::string text = scalar(node[i], listPath + "[" + std::to_string(i) + "]");
+                    try {
+                        target.push_back(parseCidr(text));
+                    } catch (const std::invalid_argument& error) {
+                        problem(node[i], listPath + "[" + std::to_string(i) + "]", error.what());
+                    }
+                }
+            }
         }
         if (map["idle_timeout"]) {
             limits.idleTimeout = parsed(map["idle_timeout"], path + ".idle_timeout", parseDuration);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <Poco/Net/IPAddress.h>
 #include <yaml-cpp/yaml.h>
 
 namespace plughost::config {
@@ -46,13 +47,29 @@ struct ListenAddress {
     bool isIPv6() const { return host.find(':') != std::string::npos; }
 };
 
-// Limits the host enforces for every session of a service.
+// An address block: "10.0.0.0/8", "::1/128", or one address.
+struct Cidr {
+    std::string text;
+    Poco::Net::IPAddress network;
+    unsigned prefix = 0;
+    bool contains(const Poco::Net::IPAddress& address) const;
+};
+// Parses a CIDR; throws std::invalid_argument with the reason.
+Cidr parseCidr(const std::string& text);
+
+// Limits and access rules the host enforces for every session of a service.
 struct Limits {
     std::size_t maxConnections = 1024;              // concurrent sessions of the service
-    std::chrono::milliseconds idleTimeout{0};       // 0 = never
+    std::size_t maxPerIp = 0;                       // concurrent sessions from one address; 0 = no limit
+    double rate = 0;                                // new connections per second per address; 0 = no limit
+    std::vector<Cidr> allow;                        // the most specific match of allow/deny wins;
+    std::vector<Cidr> deny;                         // no match at all means allowed
+    std::chrono::milliseconds idleTimeout{600000};  // 0 = never
     std::size_t maxLine = 8192;                     // bytes, for line-framed plugins
     std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output per session
-    bool operator==(const Limits& other) const;
+    std::string describe() const;                   // every value, for fingerprints
+    // True when `address` may connect, by the allow/deny rules.
+    bool admits(const Poco::Net::IPAddress& address) const;
 };
 
 struct ServiceConfig {
@@ -79,6 +96,8 @@ struct HostConfig {
     std::string logLevel = "information";
     unsigned workers = 0;   // I/O threads; 0 = one per CPU
     bool watch = false;     // reload by itself when the file or the plugin folder changes
+    std::size_t maxConnections = 0;             // across all services; 0 = only the open-file limit
+    std::chrono::milliseconds drain{5000};      // on SIGTERM, how long sessions get to flush and close
     AdminConfig admin;
     Limits defaults;
     std::vector<ServiceConfig> services;  // in file order

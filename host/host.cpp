@@ -111,9 +111,9 @@ ReloadResult Host::reload() {
     return result;
 }
 
-void Host::stop(plughost::CloseReason reason, std::chrono::milliseconds timeout) {
+void Host::stop(plughost::CloseReason reason) {
     std::lock_guard<std::mutex> lock(mutex_);
-    services_.stop(reason, timeout);
+    services_.stop(reason, config_.drain);
 }
 
 HostStatus Host::status() const {
@@ -152,7 +152,11 @@ HostStatus Host::status() const {
         row.bytesOut = stats.bytesOut.load();
         row.errors = stats.errors.load();
         row.tooSlow = stats.tooSlow.load();
-        row.refused["limit"] = service->refusals().limit.load();
+        const auto& refusals = service->refusals();
+        row.refused = {{"limit", refusals.limit.load()},
+                       {"per_ip", refusals.perIp.load()},
+                       {"rate", refusals.rate.load()},
+                       {"acl", refusals.acl.load()}};
         status.services.push_back(std::move(row));
     }
     return status;

@@ -64,7 +64,8 @@ public:
     void start();
     // Re-reads the config file and rescans the plugin folder (see Services::reload).
     ReloadResult reload();
-    void stop(plughost::CloseReason reason, std::chrono::milliseconds timeout);
+    // Stops every service; sessions get the config's `drain` to flush and close.
+    void stop(plughost::CloseReason reason);
 
     HostStatus status() const;
     std::vector<PluginStatus> plugins() const;

@@ -1,5 +1,6 @@
 // plughostd: reads the config, loads plugins, serves until SIGTERM/SIGINT.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -90,6 +91,7 @@ protected:
         log.information("plughostd %s (pid %d): config %s, plugins from %s", std::string(PLUGHOST_VERSION),
                         static_cast<int>(::getpid()), hostConfig.file, hostConfig.pluginDir);
 
+        raiseOpenFileLimit(log);
         const plughost::config::AdminConfig adminConfig = hostConfig.admin;
         plughost::Host host(std::move(hostConfig), pluginDir_);
         host.start();
@@ -122,12 +124,24 @@ protected:
         const int signal = waitForStop(host);
         log.information("received %s: stopping", std::string(::strsignal(signal)));
         admin.reset();
-        host.stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1500));
+        host.stop(plughost::CloseReason::Shutdown);
         log.information("stopped");
         return EXIT_OK;
     }
 
 private:
+    // Every connection is a descriptor: take as many as the hard limit allows, and say so.
+    static void raiseOpenFileLimit(Poco::Logger& log) {
+        rlimit limit{};
+        if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+            limit.rlim_cur = limit.rlim_max;
+            ::setrlimit(RLIMIT_NOFILE, &limit);
+        }
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        log.information("open-file limit %s: room for about %s connections", std::to_string(limit.rlim_cur),
+                        std::to_string(limit.rlim_cur > 64 ? limit.rlim_cur - 64 : 0));
+    }
+
     // SIGHUP reloads (like `plughostctl reload`); SIGINT, SIGTERM and SIGQUIT stop.
     static int waitForStop(plughost::Host& host) {
         sigset_t signals;

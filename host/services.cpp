@@ -250,7 +250,7 @@ public:
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
             loops_.adopt(std::move(client), service);
         } catch (const Poco::Exception&) {
-            service->released();  // the client went away before its session began
+            service->released(socket().impl()->sockfd());  // the client went away before its session began
         }
     }
 
@@ -343,8 +343,10 @@ private:
     bool stopped_ = false;
 };
 
-HostedService::HostedService(config::ServiceConfig config)
-    : config_(std::move(config)), log_(Poco::Logger::get("plughost")) {}
+HostedService::HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits)
+    : config_(std::move(config)),
+      log_(Poco::Logger::get("plughost")),
+      hostLimits_(hostLimits ? std::move(hostLimits) : std::make_shared<HostLimits>()) {}
 
 HostedService::~HostedService() {
     listeners_.clear();
@@ -355,8 +357,9 @@ void HostedService::fail(std::string problem) {
     problem_ = std::move(problem);
 }
 
-std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog) {
-    std::shared_ptr<HostedService> service(new HostedService(config));  // private constructor
+std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog,
+                                                      std::shared_ptr<HostLimits> hostLimits) {
+    std::shared_ptr<HostedService> service(new HostedService(config, std::move(hostLimits)));  // private constructor
     const std::string path = "services." + config.name;
     std::string why;
     service->library_ = catalog.find(config.plugin, why);
@@ -430,7 +433,18 @@ void HostedService::start(sessions::EventLoops& loops) {
     state_ = State::Running;
 }
 
-void HostedService::stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
+std::vector<std::shared_ptr<sessions::SessionImpl>> HostedService::liveSessions() {
+    std::vector<std::shared_ptr<sessions::SessionImpl>> live;
+    std::lock_guard<std::mutex> lock(sessionsMutex_);
+    for (const auto& entry : sessions_) {
+        if (auto session = entry.second.lock()) {
+            live.push_back(std::move(session));
+        }
+    }
+    return live;
+}
+
+void HostedService::beginStop(plughost::CloseReason reason) {
     for (auto& listener : listeners_) {
         listener->stop();
     }
@@ -442,22 +456,26 @@ void HostedService::stop(plughost::CloseReason reason, std::chrono::steady_clock
     } catch (const std::exception& error) {
         pluginFailed("onStopping", error.what());
     }
-    std::vector<std::shared_ptr<sessions::SessionImpl>> live;
-    {
-        std::lock_guard<std::mutex> lock(sessionsMutex_);
-        for (const auto& entry : sessions_) {
-            if (auto session = entry.second.lock()) {
-                live.push_back(std::move(session));
-            }
-        }
+    for (const auto& session : liveSessions()) {
+        session->closeGracefully(reason);
     }
-    for (const auto& session : live) {
+}
+
+void HostedService::finishStop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
+    if (state_ != State::Running) {
+        return;
+    }
+    auto waitUntil = [this](std::chrono::steady_clock::time_point until) {
+        while (stats_.current.load() > 0 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    };
+    waitUntil(deadline);
+    // Whoever has not read their last bytes by now is cut off.
+    for (const auto& session : liveSessions()) {
         session->abort(reason);
     }
-    live.clear();
-    while (stats_.current.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // bounded by the deadline
-    }
+    waitUntil(std::max(deadline, std::chrono::steady_clock::now()) + std::chrono::seconds(1));
     state_ = State::Stopped;
 }
 
@@ -482,24 +500,101 @@ void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& 
     sessions_.emplace(session->id(), session);
 }
 
-void HostedService::sessionClosed(std::uint64_t id) {
-    {
-        std::lock_guard<std::mutex> lock(sessionsMutex_);
-        sessions_.erase(id);
+void HostedService::sessionClosed(const sessions::SessionImpl& session) {
+    std::lock_guard<std::mutex> lock(sessionsMutex_);
+    sessions_.erase(session.id());
+}
+
+void HostedService::released(int fd) {
+    std::lock_guard<std::mutex> lock(admissionMutex_);
+    const auto found = admittedAddress_.find(fd);
+    if (found == admittedAddress_.end()) {
+        return;
     }
-    released();
+    const auto perAddress = perAddress_.find(found->second);
+    if (perAddress != perAddress_.end() && --perAddress->second == 0) {
+        perAddress_.erase(perAddress);
+    }
+    admittedAddress_.erase(found);
+    --admitted_;
+    hostLimits_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool HostedService::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+                           const char* message, const std::string& address) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+    if (framing_ == plughost::Framing::Lines) {
+        // Line-based clients get a reason; raw protocols get nothing they did not ask for.
+        const std::string line = std::string("! ") + message + "\n";
+        ::send(socket.impl()->sockfd(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    std::lock_guard<std::mutex> lock(refusalLogMutex_);
+    ++unloggedRefusals_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastRefusalLog_ >= std::chrono::seconds(1)) {
+        log_.warning("service %s: refused %s connection(s) since the last report (latest: %s from %s)", config_.name,
+                     std::to_string(unloggedRefusals_), std::string(reason), address);
+        unloggedRefusals_ = 0;
+        lastRefusalLog_ = now;
+    }
+    return false;
 }
 
 bool HostedService::admit(Poco::Net::StreamSocket& socket) {
-    if (admitted_.fetch_add(1, std::memory_order_relaxed) >= config_.limits.maxConnections) {
-        admitted_.fetch_sub(1, std::memory_order_relaxed);
-        refusals_.limit.fetch_add(1, std::memory_order_relaxed);
-        if (framing_ == plughost::Framing::Lines) {
-            static const char busy[] = "! server busy\n";
-            ::send(socket.impl()->sockfd(), busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
-        return false;
+    Poco::Net::IPAddress ip;
+    try {
+        ip = socket.peerAddress().host();
+    } catch (const Poco::Exception&) {
+        return false;  // gone before we looked
     }
+    const std::string address = ip.toString();
+    const config::Limits& limits = config_.limits;
+    if (!limits.admits(ip)) {
+        return refuse(socket, refusals_.acl, "acl", "access denied", address);
+    }
+    std::unique_lock<std::mutex> lock(admissionMutex_);
+    if (hostLimits_->maxConnections > 0 && hostLimits_->connections.load() >= hostLimits_->maxConnections) {
+        lock.unlock();
+        return refuse(socket, refusals_.limit, "limit", "server busy", address);
+    }
+    if (admitted_ >= limits.maxConnections) {
+        lock.unlock();
+        return refuse(socket, refusals_.limit, "limit", "server busy", address);
+    }
+    if (limits.maxPerIp > 0) {
+        const auto found = perAddress_.find(address);
+        if (found != perAddress_.end() && found->second >= limits.maxPerIp) {
+            lock.unlock();
+            return refuse(socket, refusals_.perIp, "per_ip", "too many connections from your address", address);
+        }
+    }
+    if (limits.rate > 0) {
+        // A token bucket per address, holding up to one second's worth (at least one).
+        const double burst = std::max(1.0, limits.rate);
+        const auto now = std::chrono::steady_clock::now();
+        auto [bucket, created] = buckets_.try_emplace(address, Bucket{burst, now});
+        if (!created) {
+            const double elapsed = std::chrono::duration<double>(now - bucket->second.refilled).count();
+            bucket->second.tokens = std::min(burst, bucket->second.tokens + elapsed * limits.rate);
+            bucket->second.refilled = now;
+        }
+        if (bucket->second.tokens < 1.0) {
+            lock.unlock();
+            return refuse(socket, refusals_.rate, "rate", "too many new connections from your address; slow down", address);
+        }
+        bucket->second.tokens -= 1.0;
+        if (buckets_.size() > 4096) {
+            // Forget addresses whose buckets have refilled: they are as good as new.
+            for (auto it = buckets_.begin(); it != buckets_.end();) {
+                const double idle = std::chrono::duration<double>(now - it->second.refilled).count();
+                it = it->second.tokens + idle * limits.rate >= burst ? buckets_.erase(it) : std::next(it);
+            }
+        }
+    }
+    ++admitted_;
+    ++perAddress_[address];
+    admittedAddress_[socket.impl()->sockfd()] = address;
+    hostLimits_->connections.fetch_add(1, std::memory_order_relaxed);
     return true;
 }
 
@@ -510,8 +605,9 @@ Services::~Services() {
 }
 
 void Services::start(const config::HostConfig& config, const plugins::Catalog& catalog) {
+    hostLimits_->maxConnections = config.maxConnections;
     for (const auto& serviceConfig : config.services) {
-        auto service = HostedService::prepare(serviceConfig, catalog);
+        auto service = HostedService::prepare(serviceConfig, catalog, hostLimits_);
         service->start(loops_);
         services_.push_back(std::move(service));
     }
@@ -548,7 +644,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
             next.push_back(found->second);
             continue;
         }
-        auto service = HostedService::prepare(wanted, catalog);
+        auto service = HostedService::prepare(wanted, catalog, hostLimits_);
         if (!service->configProblems().empty() && !service->pluginUnavailable()) {
             problems.insert(problems.end(), service->configProblems().begin(), service->configProblems().end());
         }
@@ -560,14 +656,17 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
     }
 
     // Swap: stop what goes away or changes (freeing its ports), then start what is new.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    hostLimits_->maxConnections = config.maxConnections;
     std::map<std::string, std::shared_ptr<HostedService>> replaced;
     for (const auto& service : services_) {
-        const bool kept = std::find(next.begin(), next.end(), service) != next.end();
-        if (!kept) {
-            service->stop(plughost::CloseReason::Reload, deadline);
+        if (std::find(next.begin(), next.end(), service) == next.end()) {
+            service->beginStop(plughost::CloseReason::Reload);
             replaced.emplace(service->name(), service);
         }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (const auto& [name, service] : replaced) {
+        service->finishStop(plughost::CloseReason::Reload, deadline);
     }
     for (const auto& service : next) {
         const auto old = replaced.find(service->name());
@@ -598,10 +697,13 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
     return {};
 }
 
-void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds drain) {
     for (auto& service : services_) {
-        service->stop(reason, deadline);
+        service->beginStop(reason);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + drain;
+    for (auto& service : services_) {
+        service->finishStop(reason, deadline);
     }
 }
 

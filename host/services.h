@@ -28,7 +28,16 @@ const char* stateName(State state);
 
 // Why connections were turned away before a session began.
 struct Refusals {
-    std::atomic<std::uint64_t> limit{0};  // max_connections
+    std::atomic<std::uint64_t> limit{0};   // max_connections (the service's or the host's)
+    std::atomic<std::uint64_t> perIp{0};   // max_per_ip
+    std::atomic<std::uint64_t> rate{0};    // rate
+    std::atomic<std::uint64_t> acl{0};     // allow/deny
+};
+
+// Connections across every service of the host.
+struct HostLimits {
+    std::size_t maxConnections = 0;  // 0 = no limit
+    std::atomic<std::size_t> connections{0};
 };
 
 class Listener;
@@ -38,14 +47,22 @@ public:
     // Loads the plugin and lets it create its instance from the settings. Never
     // throws: a problem leaves the service Failed, with problem() saying why
     // (with file:line:column where it is about the config).
-    static std::shared_ptr<HostedService> prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog);
+    static std::shared_ptr<HostedService> prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog,
+                                                  std::shared_ptr<HostLimits> hostLimits = nullptr);
     ~HostedService() override;
 
     // Binds every listen address and starts accepting. Failed (with the reason) if any bind fails.
     void start(sessions::EventLoops& loops);
-    // Stops accepting, tells the plugin, closes every session for `reason` and
-    // waits (up to `deadline`) for them to finish.
-    void stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
+    // Stopping is two steps, so many services can drain at once: beginStop()
+    // stops accepting, tells the plugin (onStopping) and asks every session to
+    // close once its queued output is sent; finishStop() waits until `deadline`
+    // for that, then cuts what is left.
+    void beginStop(plughost::CloseReason reason);
+    void finishStop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
+    void stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
+        beginStop(reason);
+        finishStop(reason, deadline);
+    }
 
     const std::string& name() const { return config_.name; }
     const config::ServiceConfig& config() const { return config_; }
@@ -67,15 +84,19 @@ public:
     const config::Limits& limits() const override { return config_.limits; }
     void pluginFailed(const char* callback, const std::string& what) override;
     void sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) override;
-    void sessionClosed(std::uint64_t id) override;
+    void sessionClosed(const sessions::SessionImpl& session) override;
+    void released(int fd) override;
 
-    // Admission on the accept thread: false refuses the connection.
+    // Admission on the accept thread: access rules, then the service's, the
+    // host's and the per-address limits. False refuses the connection.
     bool admit(Poco::Net::StreamSocket& socket);
-    void released() { admitted_.fetch_sub(1, std::memory_order_relaxed); }
 
 private:
-    explicit HostedService(config::ServiceConfig config);
+    HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);
     void fail(std::string problem);
+    bool refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+                const char* message, const std::string& address);
+    std::vector<std::shared_ptr<sessions::SessionImpl>> liveSessions();
 
     config::ServiceConfig config_;
     State state_ = State::Stopped;
@@ -92,7 +113,21 @@ private:
     std::vector<std::unique_ptr<Listener>> listeners_;
     sessions::Stats stats_;
     Refusals refusals_;
-    std::atomic<std::size_t> admitted_{0};
+    const std::shared_ptr<HostLimits> hostLimits_;
+    // Admission state, touched on accept threads and when sessions end.
+    struct Bucket {
+        double tokens;
+        std::chrono::steady_clock::time_point refilled;
+    };
+    std::mutex admissionMutex_;
+    std::size_t admitted_ = 0;
+    std::unordered_map<int, std::string> admittedAddress_;       // by descriptor
+    std::unordered_map<std::string, std::size_t> perAddress_;
+    std::unordered_map<std::string, Bucket> buckets_;
+    // Refusals are logged at most once a second, with a count: a flood must not flood the log.
+    std::mutex refusalLogMutex_;
+    std::chrono::steady_clock::time_point lastRefusalLog_{};
+    std::uint64_t unloggedRefusals_ = 0;
     std::mutex sessionsMutex_;
     std::unordered_map<std::uint64_t, std::weak_ptr<sessions::SessionImpl>> sessions_;
 };
@@ -118,12 +153,14 @@ public:
     // settings, same plugin bytes — keep their listeners and sessions.
     std::vector<config::Problem> reload(const config::HostConfig& config, const plugins::Catalog& catalog,
                                         std::vector<ReloadChange>& changes);
-    // Stops them all, closing sessions for `reason`, within `timeout`.
-    void stop(plughost::CloseReason reason, std::chrono::milliseconds timeout);
+    // Stops them all: sessions get `drain` to flush and close, then are cut.
+    void stop(plughost::CloseReason reason, std::chrono::milliseconds drain);
     const std::vector<std::shared_ptr<HostedService>>& list() const { return services_; }
+    const std::shared_ptr<HostLimits>& hostLimits() const { return hostLimits_; }
 
 private:
     sessions::EventLoops loops_;
+    std::shared_ptr<HostLimits> hostLimits_ = std::make_shared<HostLimits>();
     std::vector<std::shared_ptr<HostedService>> services_;
 };
 

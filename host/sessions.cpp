@@ -49,7 +49,9 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       owner_(std::move(owner)),
       plugin_(owner_->plugin()),
       framing_(owner_->framing()),
-      limits_(owner_->limits()),
+      maxLine_(owner_->limits().maxLine),
+      maxQueue_(owner_->limits().maxQueue),
+      idleTimeout_(owner_->limits().idleTimeout),
       loop_(loop),
       lastActivity_(Clock::now()) {}
 
@@ -78,7 +80,7 @@ void SessionImpl::send(std::string_view bytes) {
         }
     }
     const std::size_t queued = outbound_.size() - outboundHead_ + (bytes.size() - sent);
-    if (queued > limits_.maxQueue) {
+    if (queued > maxQueue_) {
         owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
         shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
         return;
@@ -91,12 +93,22 @@ void SessionImpl::send(std::string_view bytes) {
     armWriteLocked(true);
 }
 
-void SessionImpl::close() {
+void SessionImpl::close() { closeGracefully(CloseReason::Closed); }
+
+std::string SessionImpl::peerHost() const {
+    std::string host = peer_.substr(0, peer_.rfind(':'));
+    if (!host.empty() && host.front() == '[') {
+        host = host.substr(1, host.size() - 2);
+    }
+    return host;
+}
+
+void SessionImpl::closeGracefully(CloseReason reason) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (phase_ != Phase::Open) {
         return;
     }
-    reason_ = CloseReason::Closed;
+    reason_ = reason;
     phase_ = Phase::Closing;
     closingSince_ = Clock::now();
     // Never finish inside the caller's callback: an EPOLLOUT event lets the
@@ -253,6 +265,7 @@ void SessionImpl::finish(CloseReason reason) {
         char sink[4096];
         for (int i = 0; i < 16 && ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
         }
+        owner_->released(fd_);  // before the close, while no new connection can have this descriptor
         try {
             socket_.close();
         } catch (const Poco::Exception&) {
@@ -270,7 +283,7 @@ void SessionImpl::finish(CloseReason reason) {
         owner_->pluginFailed("onClose", "an exception that is not a std::exception");
         owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
     }
-    owner_->sessionClosed(id_);
+    owner_->sessionClosed(*this);
     loop_.retire(std::static_pointer_cast<SessionImpl>(shared_from_this()));
 }
 
@@ -293,11 +306,11 @@ void SessionImpl::deliverLines(const char* data, std::size_t size) {
                 return;
             }
             // max_line + 1 leaves room for the '\r' of a "\r\n" ending.
-            if (partialLine_.size() + rest > limits_.maxLine + 1) {
+            if (partialLine_.size() + rest > maxLine_ + 1) {
                 partialLine_.clear();
                 partialLine_.shrink_to_fit();
                 discardingLine_ = true;
-                guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, limits_.maxLine); });
+                guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); });
                 return;
             }
             partialLine_.append(cursor, rest);
@@ -322,8 +335,8 @@ void SessionImpl::emitLine(const char* data, std::size_t size) {
     if (size > 0 && data[size - 1] == '\r') {
         --size;
     }
-    if (size > limits_.maxLine) {
-        guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, limits_.maxLine); });
+    if (size > maxLine_) {
+        guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); });
         return;
     }
     guarded("onData", [&] { plugin_.onData(*this, std::string_view(data, size)); });
@@ -335,7 +348,7 @@ bool SessionImpl::expired(Clock::time_point now) {
         std::lock_guard<std::mutex> lock(mutex_);  // close() may set closingSince_ from any thread
         return now - closingSince_ > kCloseLinger;
     }
-    return phase == Phase::Open && limits_.idleTimeout.count() > 0 && now - lastActivity_ > limits_.idleTimeout;
+    return phase == Phase::Open && idleTimeout_.count() > 0 && now - lastActivity_ > idleTimeout_;
 }
 
 // ---- EventLoop ---------------------------------------------------------------
@@ -394,6 +407,7 @@ void EventLoop::adoptPending() {
         event.events = EPOLLIN;
         event.data.ptr = session.get();
         if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd_, &event) != 0) {
+            session->owner_->released(session->fd_);
             continue;  // the socket is closed as the session is dropped
         }
         sessions_.emplace(session.get(), session);

@@ -46,7 +46,9 @@ public:
     virtual void pluginFailed(const char* callback, const std::string& what) = 0;
     // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
     virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
-    virtual void sessionClosed(std::uint64_t id) = 0;
+    virtual void sessionClosed(const SessionImpl& session) = 0;
+    // The connection's descriptor is about to be closed: give back what admitting it took.
+    virtual void released(int fd) = 0;
 };
 
 class EventLoop;
@@ -67,6 +69,10 @@ public:
 
     // Ends the session at once for `reason` (too slow, shutdown, reload, limit). Any thread.
     void abort(plughost::CloseReason reason);
+    // Closes once queued output is sent (or after a linger), reporting `reason`. Any thread.
+    void closeGracefully(plughost::CloseReason reason);
+    // The client's address without the port ("127.0.0.1", "::1").
+    std::string peerHost() const;
 
 private:
     friend class EventLoop;
@@ -96,7 +102,10 @@ private:
     std::shared_ptr<SessionOwner> owner_;
     plughost::Service& plugin_;
     const plughost::Framing framing_;
-    const config::Limits limits_;
+    // The limits a session needs, copied: config::Limits also holds access lists.
+    const std::size_t maxLine_;
+    const std::size_t maxQueue_;
+    const std::chrono::milliseconds idleTimeout_;
     EventLoop& loop_;
 
     std::mutex mutex_;

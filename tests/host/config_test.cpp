@@ -96,7 +96,7 @@ TEST(Config, BadAddressesAreExplained) {
 TEST(Config, UnknownKeysAreErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_conections: 5\n"),
               "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, enabled, "
-              "settings, max_connections, idle_timeout, max_line, max_queue)");
+              "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue)");
     EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
               std::string::npos);
 }
@@ -165,7 +165,7 @@ TEST(Config, EveryProblemIsReportedInFileOrder) {
               "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
               "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
               "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, settings, "
-              "max_connections, idle_timeout, max_line, max_queue)");
+              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue)");
 }
 
 TEST(Config, MissingFileIsReported) {
@@ -175,6 +175,65 @@ TEST(Config, MissingFileIsReported) {
     } catch (const ConfigError& error) {
         EXPECT_STREQ(error.what(), "/nonexistent/plughost.yaml: cannot read the config file");
     }
+}
+
+TEST(Config, AccessRulesAndRates) {
+    const auto config = load(R"(max_connections: 5000
+drain: 2s
+defaults:
+  max_per_ip: 10
+  rate: 2.5
+  deny: ["0.0.0.0/0", "::/0"]
+  allow: [127.0.0.0/8, "::1"]
+services:
+  a:
+    plugin: echo
+    listen: 7
+  b:
+    plugin: echo
+    listen: 8
+    deny: [127.0.0.2]
+    max_per_ip: 0
+)");
+    EXPECT_EQ(config.maxConnections, 5000u);
+    EXPECT_EQ(config.drain.count(), 2000);
+    const auto& a = config.services[0].limits;
+    EXPECT_EQ(a.maxPerIp, 10u);
+    EXPECT_DOUBLE_EQ(a.rate, 2.5);
+    using Poco::Net::IPAddress;
+    EXPECT_TRUE(a.admits(IPAddress("127.0.0.1")));
+    EXPECT_TRUE(a.admits(IPAddress("::1")));
+    EXPECT_FALSE(a.admits(IPAddress("10.1.2.3")));
+    EXPECT_FALSE(a.admits(IPAddress("2001:db8::1")));
+    const auto& b = config.services[1].limits;
+    EXPECT_EQ(b.maxPerIp, 0u);
+    EXPECT_FALSE(b.admits(IPAddress("127.0.0.2")));  // b's own deny list replaces the default one
+    EXPECT_TRUE(b.admits(IPAddress("127.0.0.1")));
+    EXPECT_NE(a.describe(), b.describe());
+}
+
+TEST(Config, MostSpecificRuleWins) {
+    const auto config = load("services:\n  a:\n    plugin: echo\n    listen: 7\n"
+                             "    allow: [10.1.0.0/16]\n    deny: [10.0.0.0/8, 10.1.2.0/24]\n");
+    const auto& limits = config.services[0].limits;
+    using Poco::Net::IPAddress;
+    EXPECT_FALSE(limits.admits(IPAddress("10.9.9.9")));    // the /8 deny
+    EXPECT_TRUE(limits.admits(IPAddress("10.1.9.9")));     // the /16 allow beats the /8 deny
+    EXPECT_FALSE(limits.admits(IPAddress("10.1.2.3")));    // the /24 deny beats the /16 allow
+    EXPECT_TRUE(limits.admits(IPAddress("192.168.1.1")));  // no rule matches: allowed
+}
+
+TEST(Config, BadAccessRulesAreExplained) {
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    allow: [10.0.0.0/33]\n"),
+              "plughost.yaml:5:13: services.a.allow[0]: '10.0.0.0/33' has no valid prefix length (0-32)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    deny: [somewhere]\n"),
+              "plughost.yaml:5:12: services.a.deny[0]: 'somewhere' is not an IP address");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    deny: 10.0.0.0/8\n"),
+              "plughost.yaml:5:11: services.a.deny: must be a list of addresses or CIDR blocks, e.g. [10.0.0.0/8, \"::1\"]");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    rate: fast\n"),
+              "plughost.yaml:5:11: services.a.rate: 'fast' is not a rate (new connections per second per address, 0 = no limit)");
+    EXPECT_EQ(errorsOf("drain: forever\nservices: {}\n"),
+              "plughost.yaml:1:8: drain: 'forever' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
 }
 
 TEST(Config, DurationsAndSizes) {
