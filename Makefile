@@ -23,11 +23,23 @@ build: deps
 run: build
 	exec $(BUILD)/host/plughostd --config $(CONFIG)
 
+# Every test on the Release build, then every test again under AddressSanitizer
+# and UndefinedBehaviorSanitizer, then the concurrency tests under ThreadSanitizer.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory sanitize
+
+.PHONY: sanitize
+sanitize: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address,undefined
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLUGHOST_SANITIZE=thread
+	cmake --build $(BUILD)-tsan -j $(JOBS)
+	cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -L concurrency
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
 
 .PHONY: bench
 # Builds Release and runs the benchmark matrix (bench/run.sh); results in bench/results/latest.md.
