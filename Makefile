@@ -17,7 +17,7 @@ deps:
 	fi
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
@@ -40,6 +40,11 @@ sanitize: deps
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+
+.PHONY: package
+# A .deb in $(BUILD)/ (plughostd, plughostctl, plugins, config, SDK, systemd unit).
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 .PHONY: bench
 # Builds Release and runs the benchmark matrix (bench/run.sh); results in bench/results/latest.md.

@@ -79,7 +79,8 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
     return full;
 }
 
-HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs, std::chrono::milliseconds startTimeout) {
+HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs, std::chrono::milliseconds startTimeout,
+                         const std::string& program) {
     std::string config = yaml;
     if (config.find("plugin_dir:") == std::string::npos) {
         config = "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config;
@@ -91,7 +92,7 @@ HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extra
     configPath_ = dir_.write("plughost.yaml", config);
     readyPath_ = dir_.path() + "/ready";
     logPath_ = dir_.path() + "/host.log";
-    std::vector<std::string> args = {PLUGHOSTD_PATH, "--config", configPath_, "--ready-file", readyPath_};
+    std::vector<std::string> args = {program, "--config", configPath_, "--ready-file", readyPath_};
     args.insert(args.end(), extraArgs.begin(), extraArgs.end());
     pid_ = spawn(args, logPath_);
     started_ = eventually(

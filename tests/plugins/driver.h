@@ -1,0 +1,116 @@
+#pragma once
+// Drives a real plugin through the host's own config parsing, plugin loading and
+// settings code, with in-memory sessions in place of sockets: unit tests of a
+// plugin's logic without timing. (The integration tests use the real daemon.)
+
+#include <any>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <Poco/AutoPtr.h>
+#include <Poco/Channel.h>
+#include <Poco/Logger.h>
+#include <Poco/Message.h>
+
+#include "config.h"
+#include "plugins.h"
+#include "services.h"
+
+namespace plughost::test {
+
+// Records what the plugin sends; thread safe like the real one.
+class MemorySession final : public plughost::Session {
+public:
+    MemorySession(std::uint64_t id, std::string peer) : id_(id), peer_(std::move(peer)) {}
+    std::uint64_t id() const override { return id_; }
+    const std::string& peer() const override { return peer_; }
+    void send(std::string_view bytes) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!closed_) {
+            sent_.append(bytes);
+        }
+    }
+    void close() override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+    }
+    std::any& state() override { return state_; }
+
+    // Everything sent since the last take().
+    std::string take() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::string out;
+        out.swap(sent_);
+        return out;
+    }
+    bool closed() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return closed_;
+    }
+
+private:
+    const std::uint64_t id_;
+    const std::string peer_;
+    std::mutex mutex_;
+    std::string sent_;
+    bool closed_ = false;
+    std::any state_;
+};
+
+// Collects what the host's logger would print.
+class LogCapture final : public Poco::Channel {
+public:
+    void log(const Poco::Message& message) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        lines_.push_back(message.getText());
+    }
+    std::vector<std::string> lines() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return lines_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> lines_;
+};
+
+// One service of `yaml` (a config with one service), prepared from the build's plugins.
+class PluginDriver {
+public:
+    explicit PluginDriver(const std::string& yaml) : log_(new LogCapture()) {
+        Poco::Logger::get("plughost").setChannel(log_);
+        Poco::Logger::get("plughost").setLevel("debug");
+        const auto config = config::parse("plugin_dir: " PLUGHOST_PLUGIN_DIR "\n" + yaml, "test.yaml", "/");
+        catalog_ = plugins::Catalog::scan(config.pluginDir);
+        service_ = services::HostedService::prepare(config.services.at(0), catalog_);
+    }
+
+    // Empty when the plugin accepted its settings, else the first problem ("file:line:col: key: message").
+    std::string problem() const {
+        return service_->configProblems().empty() ? "" : service_->configProblems().front().format();
+    }
+    plughost::Service& plugin() { return service_->plugin(); }
+    plughost::Framing framing() const { return service_->framing(); }
+
+    std::shared_ptr<MemorySession> open(const std::string& peer = "127.0.0.1:40000") {
+        auto session = std::make_shared<MemorySession>(++nextId_, peer);
+        plugin().onOpen(*session);
+        return session;
+    }
+    void say(MemorySession& session, std::string_view data) { plugin().onData(session, data); }
+    void leave(MemorySession& session, plughost::CloseReason reason) {
+        session.close();
+        plugin().onClose(session, reason);
+    }
+    std::vector<std::string> logLines() { return log_->lines(); }
+
+private:
+    Poco::AutoPtr<LogCapture> log_;
+    plugins::Catalog catalog_;
+    std::shared_ptr<services::HostedService> service_;
+    std::uint64_t nextId_ = 0;
+};
+
+}  // namespace plughost::test
