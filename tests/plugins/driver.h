@@ -4,6 +4,7 @@
 // plugin's logic without timing. (The integration tests use the real daemon.)
 
 #include <any>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -110,7 +111,7 @@ private:
     Poco::AutoPtr<LogCapture> log_;
     plugins::Catalog catalog_;
     std::shared_ptr<services::HostedService> service_;
-    std::uint64_t nextId_ = 0;
+    std::atomic<std::uint64_t> nextId_{0};  // tests open sessions from several threads
 };
 
 }  // namespace plughost::test

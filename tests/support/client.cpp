@@ -25,7 +25,7 @@ int remainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-Client::Client(std::uint16_t port, const std::string& host, const std::string& sourceAddress) {
+Client::Client(std::uint16_t port, const std::string& host, const std::string& sourceAddress, int receiveBuffer) {
     const bool v6 = host.find(':') != std::string::npos;
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
@@ -50,6 +50,9 @@ Client::Client(std::uint16_t port, const std::string& host, const std::string& s
             length = sizeof(sockaddr_in);
         }
     };
+    if (receiveBuffer > 0) {
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    }
     if (!sourceAddress.empty()) {
         fill(sourceAddress, 0);
         if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0) {

@@ -14,7 +14,10 @@ class Client {
 public:
     // Connects to host:port (IPv4 or IPv6 literal); fails the test on error.
     // `sourceAddress`, if set, binds the local end first (e.g. "127.0.0.2").
-    Client(std::uint16_t port, const std::string& host = "127.0.0.1", const std::string& sourceAddress = "");
+    // `receiveBuffer`, if set, shrinks the kernel's receive buffer before connecting,
+    // so a client that stops reading backs up the server sooner.
+    Client(std::uint16_t port, const std::string& host = "127.0.0.1", const std::string& sourceAddress = "",
+           int receiveBuffer = 0);
     ~Client();
     Client(Client&& other) noexcept;
     Client& operator=(Client&& other) noexcept;
