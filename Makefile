@@ -31,10 +31,10 @@ test: build
 
 .PHONY: sanitize
 sanitize: deps
-	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address,undefined
+	cmake -S . -B $(BUILD)-asan -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=Debug -DPLUGHOST_SANITIZE=address,undefined
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
-	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLUGHOST_SANITIZE=thread
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLUGHOST_SANITIZE=thread
 	cmake --build $(BUILD)-tsan -j $(JOBS)
 	cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -L concurrency
 

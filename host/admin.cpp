@@ -1,5 +1,7 @@
 #include "admin.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,7 +291,7 @@ void claimSocketPath(const std::string& path) {
 
 }  // namespace
 
-AdminServer::AdminServer(Host& host, const config::AdminConfig& config) {
+AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const std::string& user, const std::string& group) {
     auto serve = [&](Poco::Net::ServerSocket& socket) {
         servers_.push_back(std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, adminParams()));
         servers_.back()->start();
@@ -308,6 +310,14 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config) {
             }
             ::umask(previous);
             ::chmod(config.socketPath.c_str(), 0600);
+            if (!user.empty()) {
+                const passwd* account = ::getpwnam(user.c_str());
+                const struct group* named = group.empty() ? nullptr : ::getgrnam(group.c_str());
+                if (account == nullptr || ::chown(config.socketPath.c_str(), account->pw_uid,
+                                                  named != nullptr ? named->gr_gid : account->pw_gid) != 0) {
+                    throw std::runtime_error("cannot give the admin socket " + config.socketPath + " to user " + user);
+                }
+            }
             socket.listen(64);
         } catch (const Poco::Exception& error) {
             throw std::runtime_error("cannot open the admin socket " + config.socketPath + ": " + error.displayText());

@@ -1,5 +1,8 @@
 #include "config.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -260,8 +263,8 @@ public:
             problem(root, "", "the top level must be a map of settings");
             finish();
         }
-        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "admin", "defaults",
-                            "services"});
+        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "user", "group",
+                            "admin", "defaults", "services"});
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
@@ -276,6 +279,20 @@ public:
         }
         if (root["max_connections"]) {
             host.maxConnections = static_cast<std::size_t>(integer(root["max_connections"], "max_connections", 0, 10'000'000));
+        }
+        if (root["user"]) {
+            host.user = scalar(root["user"], "user");
+            if (!host.user.empty() && ::getpwnam(host.user.c_str()) == nullptr) {
+                problem(root["user"], "user", "no such user: " + host.user);
+            }
+        }
+        if (root["group"]) {
+            host.group = scalar(root["group"], "group");
+            if (!root["user"]) {
+                problem(root["group"], "group", "set user: too; group: alone is not supported");
+            } else if (!host.group.empty() && ::getgrnam(host.group.c_str()) == nullptr) {
+                problem(root["group"], "group", "no such group: " + host.group);
+            }
         }
         if (root["drain"]) {
             host.drain = parsed(root["drain"], "drain", parseDuration);

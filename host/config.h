@@ -98,6 +98,8 @@ struct HostConfig {
     bool watch = false;     // reload by itself when the file or the plugin folder changes
     std::size_t maxConnections = 0;             // across all services; 0 = only the open-file limit
     std::chrono::milliseconds drain{5000};      // on SIGTERM, how long sessions get to flush and close
+    std::string user;                           // drop to this user after binding (empty = stay)
+    std::string group;                          // and this group (empty = the user's primary group)
     AdminConfig admin;
     Limits defaults;
     std::vector<ServiceConfig> services;  // in file order

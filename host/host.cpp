@@ -1,6 +1,11 @@
 #include "host.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 
@@ -23,6 +28,29 @@ Poco::Logger& logger() { return Poco::Logger::get("plughost"); }
 
 }  // namespace
 
+void dropPrivileges(const std::string& user, const std::string& group) {
+    const passwd* account = ::getpwnam(user.c_str());
+    if (account == nullptr) {
+        throw std::runtime_error("cannot drop privileges: no such user " + user);
+    }
+    gid_t gid = account->pw_gid;
+    if (!group.empty()) {
+        const struct group* found = ::getgrnam(group.c_str());
+        if (found == nullptr) {
+            throw std::runtime_error("cannot drop privileges: no such group " + group);
+        }
+        gid = found->gr_gid;
+    }
+    const uid_t uid = account->pw_uid;
+    // Group first: once the user changes, the process may no longer change its groups.
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+        throw std::runtime_error("cannot drop privileges to " + user + ": " + std::strerror(errno));
+    }
+    if (uid != 0 && ::setuid(0) == 0) {
+        throw std::runtime_error("dropped to " + user + " but could regain root; refusing to run");
+    }
+}
+
 Host::Host(config::HostConfig config, std::string pluginDirOverride)
     : config_(std::move(config)),
       pluginDirOverride_(std::move(pluginDirOverride)),
@@ -35,6 +63,11 @@ Host::Host(config::HostConfig config, std::string pluginDirOverride)
 }
 
 Host::~Host() = default;
+
+void Host::bind() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    services_.bind(config_);
+}
 
 void Host::start() {
     std::lock_guard<std::mutex> lock(mutex_);

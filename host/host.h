@@ -18,6 +18,10 @@
 
 namespace plughost {
 
+// Switches to `user` (and `group`, or the user's primary group) for good,
+// dropping supplementary groups. Throws std::runtime_error saying what failed.
+void dropPrivileges(const std::string& user, const std::string& group);
+
 struct ServiceStatus {
     std::string name;
     std::string plugin;
@@ -60,6 +64,8 @@ public:
     Host(config::HostConfig config, std::string pluginDirOverride);
     ~Host();
 
+    // Binds every enabled service's listen addresses (call before dropping privileges).
+    void bind();
     // Scans the plugin folder and starts every service; logs one line per service.
     void start();
     // Re-reads the config file and rescans the plugin folder (see Services::reload).

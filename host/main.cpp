@@ -93,27 +93,39 @@ protected:
 
         raiseOpenFileLimit(log);
         const plughost::config::AdminConfig adminConfig = hostConfig.admin;
+        const std::string user = hostConfig.user;
+        const std::string group = hostConfig.group;
         plughost::Host host(std::move(hostConfig), pluginDir_);
-        host.start();
-        if (host.enabledCount() > 0 && host.runningCount() == 0) {
-            std::cerr << "plughostd: no service could start:\n";
-            for (const auto& service : host.status().services) {
-                std::cerr << "  " << service.name << ": " << service.state << "\n";
-            }
-            return EXIT_UNAVAILABLE;
-        }
+        // Everything that may need root happens first: binding the listeners
+        // (ports below 1024) and the admin socket. Then privileges go, and only
+        // then is plugin code loaded.
+        host.bind();
         std::unique_ptr<plughost::admin::AdminServer> admin;
         try {
             if (!adminConfig.socketPath.empty() || !adminConfig.listen.empty()) {
-                admin = std::make_unique<plughost::admin::AdminServer>(host, adminConfig);
+                admin = std::make_unique<plughost::admin::AdminServer>(host, adminConfig, user, group);
                 for (const auto& address : admin->addresses()) {
                     log.information("admin endpoint on %s", address);
                 }
             } else {
                 log.information("no admin endpoint (no admin: in the config)");
             }
+            if (!user.empty()) {
+                plughost::dropPrivileges(user, group);
+                log.information("running as user %s, group %s", user, group.empty() ? std::string("(the user's)") : group);
+            } else if (::geteuid() == 0) {
+                log.warning("running as root: plugins get full privileges; set user: (and group:) in the config");
+            }
         } catch (const std::exception& error) {
             std::cerr << "plughostd: " << error.what() << std::endl;
+            return EXIT_UNAVAILABLE;
+        }
+        host.start();
+        if (host.enabledCount() > 0 && host.runningCount() == 0) {
+            std::cerr << "plughostd: no service could start:\n";
+            for (const auto& service : host.status().services) {
+                std::cerr << "  " << service.name << ": " << service.state << "\n";
+            }
             return EXIT_UNAVAILABLE;
         }
         plughost::Watcher watcher(host);

@@ -1,5 +1,7 @@
 #include "services.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 #include <thread>
@@ -291,22 +293,29 @@ private:
 
 }  // namespace
 
+namespace {
+
+Poco::Net::ServerSocket bindListener(const config::ListenAddress& address) {
+    Poco::Net::ServerSocket socket;
+    const Poco::Net::SocketAddress where(address.host, address.port);
+    // SO_REUSEADDR so a restart can rebind at once; never SO_REUSEPORT, which
+    // Poco's two-argument bind() also sets and which lets a second host share the port silently.
+    if (address.isIPv6()) {
+        socket.bind6(where, true, false, true);
+    } else {
+        socket.bind(where, true, false);
+    }
+    socket.listen(1024);
+    return socket;
+}
+
+}  // namespace
+
 // One listening address: its socket, Poco's TCPServer, and a private pool.
 class Listener {
 public:
-    Listener(const config::ListenAddress& address, const std::weak_ptr<HostedService>& service, sessions::EventLoops& loops)
-        : pool_("accept", 1, 2, 10) {
-        const Poco::Net::SocketAddress where(address.host, address.port);
-        // SO_REUSEADDR so a restart can rebind at once; never SO_REUSEPORT, which
-        // Poco's two-argument bind() also sets and which lets a second host share the port silently.
-        if (address.isIPv6()) {
-            socket_.bind6(where, true, false, true);
-        } else {
-            socket_.bind(where, true, false);
-        }
-        socket_.listen(1024);
-        bound_ = socket_.address().toString();
-
+    Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<HostedService>& service, sessions::EventLoops& loops)
+        : socket_(std::move(socket)), pool_("accept", 1, 2, 10), bound_(socket_.address().toString()) {
         auto params = new Poco::Net::TCPServerParams();  // Poco's AutoPtr takes ownership
         params->setMaxThreads(2);
         params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
@@ -319,16 +328,21 @@ public:
 
     void start() { server_->start(); }
 
-    // Poco 1.11's stop() leaves the listening socket open; close it ourselves.
-    void stop() {
+    // Stops accepting. Poco 1.11's stop() leaves the listening socket open: it is
+    // closed here, or handed to `keep` (clients waiting in its backlog stay there).
+    void stop(const std::string& address = "", SpareSockets* keep = nullptr) {
         if (stopped_) {
             return;
         }
         stopped_ = true;
         server_->stop();
-        try {
-            socket_.close();
-        } catch (const Poco::Exception&) {
+        if (keep != nullptr) {
+            keep->emplace(address, socket_);
+        } else {
+            try {
+                socket_.close();
+            } catch (const Poco::Exception&) {
+            }
         }
         pool_.joinAll();
     }
@@ -410,22 +424,28 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
     return service;
 }
 
-void HostedService::start(sessions::EventLoops& loops) {
+void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare) {
     if (state_ != State::Stopped) {
         return;
     }
-    try {
-        for (const auto& address : config_.listen) {
-            try {
-                listeners_.push_back(std::make_unique<Listener>(address, weak_from_this(), loops));
-            } catch (const Poco::Exception& error) {
-                throw std::runtime_error("cannot listen on " + address.text() + ": " + error.message());
+    for (const auto& address : config_.listen) {
+        const auto found = spare.find(address.text());
+        try {
+            Poco::Net::ServerSocket socket = found != spare.end() ? found->second : bindListener(address);
+            if (found != spare.end()) {
+                spare.erase(found);
             }
+            listeners_.push_back(std::make_unique<Listener>(socket, weak_from_this(), loops));
+        } catch (const Poco::Exception& error) {
+            std::string reason = "cannot listen on " + address.text() + ": " + error.message();
+            if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
+                reason += " (a port below 1024 needs root or CAP_NET_BIND_SERVICE; the host binds its ports at start, "
+                          "before dropping privileges, so a new one needs a restart)";
+            }
+            listeners_.clear();
+            fail(reason);
+            return;
         }
-    } catch (const std::exception& error) {
-        listeners_.clear();
-        fail(error.what());
-        return;
     }
     for (auto& listener : listeners_) {
         listener->start();
@@ -444,9 +464,9 @@ std::vector<std::shared_ptr<sessions::SessionImpl>> HostedService::liveSessions(
     return live;
 }
 
-void HostedService::beginStop(plughost::CloseReason reason) {
-    for (auto& listener : listeners_) {
-        listener->stop();
+void HostedService::beginStop(plughost::CloseReason reason, SpareSockets* keep) {
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+        listeners_[i]->stop(i < config_.listen.size() ? config_.listen[i].text() : "", keep);
     }
     if (state_ != State::Running) {
         return;
@@ -604,13 +624,26 @@ Services::~Services() {
     stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1000));
 }
 
+void Services::bind(const config::HostConfig& config) {
+    for (const auto& service : config.services) {
+        for (const auto& address : service.enabled ? service.listen : std::vector<config::ListenAddress>{}) {
+            try {
+                spare_.emplace(address.text(), bindListener(address));
+            } catch (const Poco::Exception&) {
+                // The service binds again when it starts and fails there, with the reason.
+            }
+        }
+    }
+}
+
 void Services::start(const config::HostConfig& config, const plugins::Catalog& catalog) {
     hostLimits_->maxConnections = config.maxConnections;
     for (const auto& serviceConfig : config.services) {
         auto service = HostedService::prepare(serviceConfig, catalog, hostLimits_);
-        service->start(loops_);
+        service->start(loops_, spare_);
         services_.push_back(std::move(service));
     }
+    spare_.clear();  // sockets of services that failed to prepare
 }
 
 namespace {
@@ -660,7 +693,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
     std::map<std::string, std::shared_ptr<HostedService>> replaced;
     for (const auto& service : services_) {
         if (std::find(next.begin(), next.end(), service) == next.end()) {
-            service->beginStop(plughost::CloseReason::Reload);
+            service->beginStop(plughost::CloseReason::Reload, &spare_);
             replaced.emplace(service->name(), service);
         }
     }
@@ -672,7 +705,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
         const auto old = replaced.find(service->name());
         const bool isFresh = std::find(fresh.begin(), fresh.end(), service) != fresh.end();
         if (isFresh) {
-            service->start(loops_);
+            service->start(loops_, spare_);
         }
         std::string outcome;
         if (service->state() == State::Failed) {
@@ -693,6 +726,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
             changes.push_back({service->name(), "removed"});
         }
     }
+    spare_.clear();  // addresses nobody uses any more
     services_ = std::move(next);
     return {};
 }

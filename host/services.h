@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <Poco/Logger.h>
+#include <Poco/Net/ServerSocket.h>
 
 #include "config.h"
 #include "plugins.h"
@@ -42,6 +43,11 @@ struct HostLimits {
 
 class Listener;
 
+// Listening sockets waiting for a service, by configured address ("127.0.0.1:80").
+// Bound before privileges are dropped, and handed from a service that a reload
+// restarts to its successor, so neither a privileged port nor queued clients are lost.
+using SpareSockets = std::multimap<std::string, Poco::Net::ServerSocket>;
+
 class HostedService final : public sessions::SessionOwner, public std::enable_shared_from_this<HostedService> {
 public:
     // Loads the plugin and lets it create its instance from the settings. Never
@@ -51,13 +57,15 @@ public:
                                                   std::shared_ptr<HostLimits> hostLimits = nullptr);
     ~HostedService() override;
 
-    // Binds every listen address and starts accepting. Failed (with the reason) if any bind fails.
-    void start(sessions::EventLoops& loops);
+    // Listens on every address — taking a spare socket bound earlier where there
+    // is one, else binding — and starts accepting. Failed (with the reason) if any bind fails.
+    void start(sessions::EventLoops& loops, SpareSockets& spare);
     // Stopping is two steps, so many services can drain at once: beginStop()
     // stops accepting, tells the plugin (onStopping) and asks every session to
     // close once its queued output is sent; finishStop() waits until `deadline`
     // for that, then cuts what is left.
-    void beginStop(plughost::CloseReason reason);
+    // With `keep`, the listening sockets go there instead of being closed.
+    void beginStop(plughost::CloseReason reason, SpareSockets* keep = nullptr);
     void finishStop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
     void stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
         beginStop(reason);
@@ -144,6 +152,9 @@ class Services {
 public:
     explicit Services(unsigned ioThreads);
     ~Services();
+    // Binds the listen addresses of every enabled service, before any plugin is
+    // loaded (and before privileges are dropped); start() then uses these sockets.
+    void bind(const config::HostConfig& config);
     // Prepares and starts every service of `config` (disabled ones are prepared only).
     void start(const config::HostConfig& config, const plugins::Catalog& catalog);
     // Validate-then-swap: prepares every new or changed service first; if any
@@ -161,6 +172,7 @@ public:
 private:
     sessions::EventLoops loops_;
     std::shared_ptr<HostLimits> hostLimits_ = std::make_shared<HostLimits>();
+    SpareSockets spare_;
     std::vector<std::shared_ptr<HostedService>> services_;
 };
 

@@ -1,6 +1,7 @@
 #include "support/host_process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ TempDir::TempDir() {
     if (::mkdtemp(pattern.data()) == nullptr) {
         ADD_FAILURE() << "mkdtemp failed";
     }
+    ::chmod(pattern.c_str(), 0777);  // usable by a host that dropped privileges
     path_ = pattern;
 }
 
