@@ -77,6 +77,21 @@ int connectTo(const std::string& host, int port, bool blocking) {
     return fd;
 }
 
+int connectSmallWindow(const std::string& host, int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int window = 2048;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 void setBlocking(int fd, bool blocking) {
     const int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
@@ -362,7 +377,12 @@ int runChat(const Options& options) {
         Member& m = room[static_cast<std::size_t>(i)];
         m.index = i;
         m.stalled = withStalled && i == total - 1;
-        m.fd = connectTo("127.0.0.1", port, true);
+        if (m.stalled) {
+            // A small receive window, as a client on a slow link has: its backlog builds up in the server, not in our kernel.
+            m.fd = connectSmallWindow("127.0.0.1", port);
+        } else {
+            m.fd = connectTo("127.0.0.1", port, true);
+        }
         if (m.fd < 0) {
             std::printf("chat: connection %d failed: %s\n", i, std::strerror(errno));
             return 1;

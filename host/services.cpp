@@ -250,6 +250,11 @@ public:
             Poco::Net::StreamSocket client = socket();
             client.setBlocking(false);
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
+            // Bound what the kernel buffers for a client that stops reading by the same
+            // max_queue as the host's own queue; otherwise Linux grows a send buffer to
+            // 4 MiB and a stalled client goes unnoticed for that long.
+            const int sendBuffer = static_cast<int>(std::clamp<std::size_t>(service->limits().maxQueue, 16 * 1024, 4 * 1024 * 1024));
+            ::setsockopt(client.impl()->sockfd(), SOL_SOCKET, SO_SNDBUF, &sendBuffer, sizeof sendBuffer);
             loops_.adopt(std::move(client), service);
         } catch (const Poco::Exception&) {
             service->released(socket().impl()->sockfd());  // the client went away before its session began

@@ -57,40 +57,64 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
 
 SessionImpl::~SessionImpl() = default;
 
+// Bytes are queued and written by the session's I/O thread at the end of its
+// current batch of events: everything sent to one client in a batch (a busy
+// chat room) goes out in one system call instead of one per message.
 void SessionImpl::send(std::string_view bytes) {
     if (bytes.empty()) {
         return;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (phase_ != Phase::Open) {
-        return;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (phase_ != Phase::Open) {
+            return;
+        }
+        // Too slow: the kernel already refused more (we wait for EPOLLOUT) and the queue is full.
+        if (writeArmed_ && outbound_.size() - outboundHead_ + bytes.size() > maxQueue_) {
+            owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+            shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
+            return;
+        }
+        if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
+            outbound_.erase(0, outboundHead_);
+            outboundHead_ = 0;
+        }
+        outbound_.append(bytes.data(), bytes.size());
+        if (flushScheduled_ || writeArmed_) {
+            return;  // a flush or an EPOLLOUT is already coming
+        }
+        flushScheduled_ = true;
     }
-    std::size_t sent = 0;
-    if (outboundHead_ == outbound_.size()) {
-        // Nothing queued: write straight away, from whichever thread this is.
-        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    loop_.scheduleFlush(std::static_pointer_cast<SessionImpl>(shared_from_this()));
+}
+
+void SessionImpl::flushScheduled() {
+    bool finished = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        flushScheduled_ = false;
+        if (phase_ != Phase::Open && phase_ != Phase::Closing) {
+            return;
+        }
+        if (!flushLocked()) {
             shutdownLocked(Phase::Aborting, CloseReason::Reset);
             return;
         }
-        sent = n > 0 ? static_cast<std::size_t>(n) : 0;
-        owner_->stats().bytesOut.fetch_add(sent, std::memory_order_relaxed);
-        if (sent == bytes.size()) {
-            return;
+        if (outboundHead_ < outbound_.size()) {
+            // The kernel is full: hold the rest, and give up on a client that lets it grow past max_queue.
+            if (outbound_.size() - outboundHead_ > maxQueue_) {
+                owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+                shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
+                return;
+            }
+            armWriteLocked(true);
+        } else {
+            finished = phase_ == Phase::Closing;
         }
     }
-    const std::size_t queued = outbound_.size() - outboundHead_ + (bytes.size() - sent);
-    if (queued > maxQueue_) {
-        owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
-        shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
-        return;
+    if (finished) {
+        finish(CloseReason::Closed);
     }
-    if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
-        outbound_.erase(0, outboundHead_);
-        outboundHead_ = 0;
-    }
-    outbound_.append(bytes.data() + sent, bytes.size() - sent);
-    armWriteLocked(true);
 }
 
 void SessionImpl::close() { closeGracefully(CloseReason::Closed); }
@@ -126,6 +150,9 @@ void SessionImpl::abort(CloseReason reason) {
 void SessionImpl::shutdownLocked(Phase phase, CloseReason reason) {
     reason_ = reason;
     phase_ = phase;
+    if (reason != CloseReason::TooSlow && reason != CloseReason::Reset) {
+        flushLocked();  // best effort, never blocking: what was sent before the end still goes out
+    }
     outbound_.clear();
     outboundHead_ = 0;
     // The shutdown wakes the I/O thread (EPOLLHUP), which then finishes the session.
@@ -159,6 +186,9 @@ bool SessionImpl::flushLocked() {
     }
     outbound_.clear();
     outboundHead_ = 0;
+    if (outbound_.capacity() > 64 * 1024) {
+        outbound_.shrink_to_fit();  // a burst's buffer is not kept by an idle session
+    }
     return true;
 }
 
@@ -416,6 +446,38 @@ void EventLoop::adoptPending() {
     }
 }
 
+void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
+    if (std::this_thread::get_id() == threadId_) {
+        dirty_.push_back(std::move(session));
+        return;
+    }
+    bool first;
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        first = remoteDirty_.empty();
+        remoteDirty_.push_back(std::move(session));
+    }
+    if (first) {
+        wake();
+    }
+}
+
+void EventLoop::flushDirty() {
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()), std::make_move_iterator(remoteDirty_.end()));
+        remoteDirty_.clear();
+    }
+    // Flushing never calls a plugin, but finishing a closed session does; it may schedule more.
+    while (!dirty_.empty()) {
+        std::vector<std::shared_ptr<SessionImpl>> batch;
+        batch.swap(dirty_);
+        for (const auto& session : batch) {
+            session->flushScheduled();
+        }
+    }
+}
+
 void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
     if (sessions_.erase(session.get()) > 0) {
         count_.fetch_sub(1, std::memory_order_relaxed);
@@ -437,6 +499,7 @@ void EventLoop::sweep() {
 }
 
 void EventLoop::run() {
+    threadId_ = std::this_thread::get_id();
     epoll_event events[kMaxEvents];
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
@@ -462,6 +525,7 @@ void EventLoop::run() {
             sweep();
             nextSweep = Clock::now() + kSweepInterval;
         }
+        flushDirty();
         retired_.clear();
     }
     adoptPending();
@@ -471,6 +535,11 @@ void EventLoop::run() {
     }
     for (const auto& session : remaining) {
         session->finish(CloseReason::Shutdown);
+    }
+    dirty_.clear();
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        remoteDirty_.clear();
     }
     retired_.clear();
 }

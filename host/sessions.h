@@ -80,6 +80,7 @@ private:
 
     // I/O thread only.
     void opened();
+    void flushScheduled();
     void readable(char* buffer, std::size_t capacity);
     void writable();
     void finish(plughost::CloseReason reason);
@@ -113,7 +114,8 @@ private:
     plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
     std::string outbound_;         // unsent bytes from outboundHead_ on
     std::size_t outboundHead_ = 0;
-    bool writeArmed_ = false;
+    bool writeArmed_ = false;      // waiting for EPOLLOUT: the kernel took no more
+    bool flushScheduled_ = false;  // the I/O thread will write at the end of its batch
     bool readClosed_ = false;      // the peer sent EOF while output was still owed
 
     // I/O thread only.
@@ -143,6 +145,9 @@ private:
     void adoptPending();
     void sweep();
     void retire(const std::shared_ptr<SessionImpl>& session);
+    // Writes the session's queue at the end of the current batch. Any thread.
+    void scheduleFlush(std::shared_ptr<SessionImpl> session);
+    void flushDirty();
     int epoll() const { return epoll_; }
 
     int epoll_ = -1;
@@ -153,6 +158,9 @@ private:
     std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> pending_;
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
+    std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
+    std::vector<std::shared_ptr<SessionImpl>> remoteDirty_;  // the same, from other threads; under pendingMutex_
+    std::atomic<std::thread::id> threadId_{};
     std::vector<char> readBuffer_;
     std::thread thread_;
 };
