@@ -39,7 +39,25 @@ sanitize: deps
 	cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -L concurrency
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
+
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_config fuzz_framer fuzz_chat fuzz_confirm
+# Each libFuzzer target for FUZZ_SECONDS, starting from the checked-in seeds in
+# tests/fuzz/corpus (new inputs go to $(BUILD)-fuzz/corpus, not into the tree).
+fuzz: deps
+	@dpkg-query -W -f='$${Status}\n' clang libclang-rt-14-dev 2>/dev/null | grep -c 'install ok installed' | grep -q 2 || \
+		{ SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev; }
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLUGHOST_FUZZ=ON -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target $(FUZZ_TARGETS) chat confirm echo
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)-fuzz/corpus/$$target; cp tests/fuzz/corpus/$$target/* $(BUILD)-fuzz/corpus/$$target/; \
+		echo "== $$target ($(FUZZ_SECONDS) s)"; \
+		$(BUILD)-fuzz/tests/fuzz/$$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)-fuzz/ \
+			$(BUILD)-fuzz/corpus/$$target > $(BUILD)-fuzz/$$target.log 2>&1 || { tail -n 60 $(BUILD)-fuzz/$$target.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|Done [0-9]+ runs' $(BUILD)-fuzz/$$target.log; \
+	done
 
 .PHONY: package
 # A .deb in $(BUILD)/ (plughostd, plughostctl, plugins, config, SDK, systemd unit).

@@ -53,6 +53,7 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       maxQueue_(owner_->limits().maxQueue),
       idleTimeout_(owner_->limits().idleTimeout),
       loop_(loop),
+      lines_(maxLine_),
       lastActivity_(Clock::now()) {}
 
 SessionImpl::~SessionImpl() = default;
@@ -326,50 +327,11 @@ void SessionImpl::deliver(const char* data, std::size_t size) {
 }
 
 void SessionImpl::deliverLines(const char* data, std::size_t size) {
-    const char* cursor = data;
-    const char* const end = data + size;
-    while (cursor < end && phase_ == Phase::Open) {
-        const char* newline = static_cast<const char*>(std::memchr(cursor, '\n', static_cast<std::size_t>(end - cursor)));
-        if (newline == nullptr) {
-            const std::size_t rest = static_cast<std::size_t>(end - cursor);
-            if (discardingLine_) {
-                return;
-            }
-            // max_line + 1 leaves room for the '\r' of a "\r\n" ending.
-            if (partialLine_.size() + rest > maxLine_ + 1) {
-                partialLine_.clear();
-                partialLine_.shrink_to_fit();
-                discardingLine_ = true;
-                guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); });
-                return;
-            }
-            partialLine_.append(cursor, rest);
-            return;
-        }
-        const std::size_t length = static_cast<std::size_t>(newline - cursor);
-        if (discardingLine_) {
-            discardingLine_ = false;
-        } else if (partialLine_.empty()) {
-            emitLine(cursor, length);  // the common case: no copy
-        } else {
-            partialLine_.append(cursor, length);
-            std::string line;
-            line.swap(partialLine_);
-            emitLine(line.data(), line.size());
-        }
-        cursor = newline + 1;
-    }
-}
-
-void SessionImpl::emitLine(const char* data, std::size_t size) {
-    if (size > 0 && data[size - 1] == '\r') {
-        --size;
-    }
-    if (size > maxLine_) {
-        guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); });
-        return;
-    }
-    guarded("onData", [&] { plugin_.onData(*this, std::string_view(data, size)); });
+    lines_.feed(
+        std::string_view(data, size),
+        [this](std::string_view line) { guarded("onData", [&] { plugin_.onData(*this, line); }); },
+        [this] { guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); }); },
+        [this] { return phase_ == Phase::Open; });
 }
 
 bool SessionImpl::expired(Clock::time_point now) {

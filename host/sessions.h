@@ -18,6 +18,7 @@
 #include <plughost/service.h>
 
 #include "config.h"
+#include "framing.h"
 
 namespace plughost::sessions {
 
@@ -86,7 +87,6 @@ private:
     void finish(plughost::CloseReason reason);
     void deliver(const char* data, std::size_t size);
     void deliverLines(const char* data, std::size_t size);
-    void emitLine(const char* data, std::size_t size);
     bool expired(std::chrono::steady_clock::time_point now);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
@@ -119,8 +119,7 @@ private:
     bool readClosed_ = false;      // the peer sent EOF while output was still owed
 
     // I/O thread only.
-    std::string partialLine_;
-    bool discardingLine_ = false;
+    framing::LineFramer lines_;
     std::chrono::steady_clock::time_point lastActivity_;
     std::chrono::steady_clock::time_point closingSince_;
     std::any state_;

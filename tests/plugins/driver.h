@@ -84,8 +84,7 @@ public:
         Poco::Logger::get("plughost").setChannel(log_);
         Poco::Logger::get("plughost").setLevel("debug");
         const auto config = config::parse("plugin_dir: " PLUGHOST_PLUGIN_DIR "\n" + yaml, "test.yaml", "/");
-        catalog_ = plugins::Catalog::scan(config.pluginDir);
-        service_ = services::HostedService::prepare(config.services.at(0), catalog_);
+        service_ = services::HostedService::prepare(config.services.at(0), catalog());
     }
 
     // Empty when the plugin accepted its settings, else the first problem ("file:line:col: key: message").
@@ -108,8 +107,14 @@ public:
     std::vector<std::string> logLines() { return log_->lines(); }
 
 private:
+    // Scanned once and kept for the process: libraries stay loaded, which
+    // libFuzzer needs (it keeps pointers into every module's coverage counters).
+    static const plugins::Catalog& catalog() {
+        static const plugins::Catalog scanned = plugins::Catalog::scan(PLUGHOST_PLUGIN_DIR);
+        return scanned;
+    }
+
     Poco::AutoPtr<LogCapture> log_;
-    plugins::Catalog catalog_;
     std::shared_ptr<services::HostedService> service_;
     std::atomic<std::uint64_t> nextId_{0};  // tests open sessions from several threads
 };
