@@ -50,7 +50,8 @@ TEST(Limits, PerAddressLimitRefusesOnlyThatAddress) {
         Client next(host.port("p"));
         return ask(next, "d") == "hello d (plain)";
     }));
-    EXPECT_NE(statusJson(host).find("\"per_ip\": 1"), std::string::npos) << statusJson(host);
+    // At least the third one; a retry above may have been refused too while a's close was under way.
+    EXPECT_TRUE(std::regex_search(statusJson(host), std::regex("\"per_ip\": [1-9]"))) << statusJson(host);
 }
 
 TEST(Limits, RateLimitsOneAddressAndKeepsServingOthers) {
