@@ -1,11 +1,13 @@
 // A chat room: one service is one room. `dialect: line` speaks to people on
 // nc/telnet and to bots; `dialect: seed` is wire-compatible with the classic
 // Python tutorial chat client (raw "NICK" handshake, relayed bytes).
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 
@@ -17,7 +19,6 @@ using plughost::CloseReason;
 using plughost::Session;
 
 constexpr std::size_t kMaxNick = 24;
-
 // Removes control characters (C0 but tab, DEL, C1) and replaces invalid UTF-8
 // (overlong forms, surrogates, beyond U+10FFFF, truncated sequences) with U+FFFD.
 std::string cleanText(std::string_view in) {
@@ -46,42 +47,30 @@ std::string cleanText(std::string_view in) {
         if (!valid) {
             out += kReplacement;
             ++i;  // resynchronise on the next byte
-            continue;
+        } else {
+            if (code > 0x9F) {  // C1 controls (U+0080-U+009F) go: some terminals honour U+009B as an escape
+                out.append(in.substr(i, length));
+            }
+            i += length;
         }
-        if (code >= 0x80 && code <= 0x9F) {
-            i += length;  // C1 controls: some terminals honour U+009B as an escape
-            continue;
-        }
-        out.append(in.substr(i, length));
-        i += length;
-    }
-    while (!out.empty() && out.back() == '\r') {
-        out.pop_back();
     }
     return out;
 }
 
 std::string lower(std::string text) {
-    for (char& c : text) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return text;
 }
 
 // Why a nickname cannot be used, or "" if it can (uniqueness is checked by the room).
 std::string nickProblem(const std::string& nick) {
-    if (nick.empty()) {
-        return "a nickname cannot be empty";
-    }
-    if (nick.size() > kMaxNick) {
-        return "a nickname has at most " + std::to_string(kMaxNick) + " characters";
-    }
-    for (const char c : nick) {
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
-            return "a nickname has only ASCII letters, digits, '_', '-' and '.'";
-        }
-    }
-    return "";
+    const bool allowed = std::all_of(nick.begin(), nick.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    return nick.empty()              ? "a nickname cannot be empty"
+           : nick.size() > kMaxNick  ? "a nickname has at most " + std::to_string(kMaxNick) + " characters"
+           : !allowed                ? "a nickname has only ASCII letters, digits, '_', '-' and '.'"
+                                     : "";
 }
 
 std::string trimmed(std::string_view text) {
@@ -100,9 +89,14 @@ class Chat : public plughost::Service {
 public:
     explicit Chat(plughost::ServiceContext& context)
         : seed_(context.settings().getChoice("dialect", "line", {"line", "seed"}) == "seed"),
-          motd_(context.settings().getString("motd", "")),
           historySize_(static_cast<std::size_t>(context.settings().getInt("history", 0, 0, 10000))),
-          maxUsers_(static_cast<std::size_t>(context.settings().getInt("max_users", 0, 0, 10'000'000))) {}
+          maxUsers_(static_cast<std::size_t>(context.settings().getInt("max_users", 0, 0, 10'000'000))) {
+        std::istringstream motd(context.settings().getString("motd", ""));
+        for (std::string line; std::getline(motd, line);) {
+            greeting_ += "* " + line + "\n";
+        }
+        greeting_ += "* Choose a nickname (1-24 letters, digits, _ - .):\n";
+    }
 
     plughost::Framing framing() const override { return seed_ ? plughost::Framing::Raw : plughost::Framing::Lines; }
 
@@ -119,14 +113,7 @@ public:
             session.send("NICK");  // alone: the tutorial client compares each recv() to exactly this
             return;
         }
-        std::string greeting;
-        std::size_t start = 0;
-        while (!motd_.empty() && start <= motd_.size()) {
-            const auto end = motd_.find('\n', start);
-            greeting += "* " + motd_.substr(start, end - start) + "\n";
-            start = end == std::string::npos ? motd_.size() + 1 : end + 1;
-        }
-        session.send(greeting + "* Choose a nickname (1-24 letters, digits, _ - .):\n");
+        session.send(greeting_);
     }
 
     void onData(Session& session, std::string_view data) override {
@@ -150,8 +137,8 @@ public:
         }
     }
 
-    void onLineTooLong(Session& session, std::size_t maxLine) override {
-        session.send("! line too long (max " + std::to_string(maxLine) + " bytes)\n");
+    void onLineTooLong(Session& session, std::size_t max) override {
+        session.send("! line too long (max " + std::to_string(max) + " bytes)\n");
     }
 
     void onClose(Session& session, CloseReason reason) override {
@@ -162,17 +149,13 @@ public:
         }
         const Member member = found->second;
         members_.erase(found);
-        if (member.nick.empty()) {
-            return;
-        }
-        if (seed_) {
+        if (!member.nick.empty() && seed_) {
             broadcast(member.nick + " left!", nullptr);
-            return;
+        } else if (!member.nick.empty()) {
+            nicks_.erase(lower(member.nick));
+            const bool quit = reason == CloseReason::Closed && !member.quitReason.empty();
+            broadcast("* " + member.nick + " left (" + (quit ? member.quitReason : plughost::describe(reason)) + ")\n", nullptr);
         }
-        nicks_.erase(lower(member.nick));
-        const std::string why = reason == CloseReason::Closed && !member.quitReason.empty() ? member.quitReason
-                                                                                             : plughost::describe(reason);
-        broadcast("* " + member.nick + " left (" + why + ")\n", nullptr);
     }
 
     void onStopping() override {
@@ -186,15 +169,12 @@ public:
 
 private:
     // Everything below runs under mutex_.
-
     // A line for everyone but its sender, remembered for newcomers.
     void say(const Member& from, const std::string& line) {
         broadcast(line + "\n", from.session.get());
-        if (historySize_ > 0) {
-            history_.push_back(line);
-            if (history_.size() > historySize_) {
-                history_.pop_front();
-            }
+        history_.push_back(line);
+        while (history_.size() > historySize_) {
+            history_.pop_front();
         }
     }
 
@@ -220,12 +200,9 @@ private:
 
     // Returns the problem with `nick` in this room, or "".
     std::string unusable(const std::string& nick, const Member& asker) const {
-        std::string problem = nickProblem(nick);
         const auto taken = nicks_.find(lower(nick));
-        if (problem.empty() && taken != nicks_.end() && taken->second != asker.session->id()) {
-            problem = "the nickname " + nick + " is taken";
-        }
-        return problem;
+        const bool free = taken == nicks_.end() || taken->second == asker.session->id();
+        return !nickProblem(nick).empty() ? nickProblem(nick) : free ? "" : "the nickname " + nick + " is taken";
     }
 
     void join(Member& member, const std::string& nick) {
@@ -237,8 +214,8 @@ private:
         member.nick = nick;
         nicks_[lower(nick)] = member.session->id();
         const std::string others = names(&member);
-        std::string welcome = "* Welcome, " + nick + "! " + (others.empty() ? "Nobody else is here" : "Here: " + others) +
-                              ". Type /help for commands.\n";
+        std::string welcome = "* Welcome, " + nick + "! " + (others.empty() ? "Nobody else is here" : "Here: " + others);
+        welcome += ". Type /help for commands.\n";
         for (const auto& line : history_) {
             welcome += line + "\n";
         }
@@ -264,12 +241,10 @@ private:
             nicks_[lower(rest)] = session.id();
             member.nick = rest;
             broadcast("* " + old + " is now " + rest + "\n", nullptr);
+        } else if (name == "/me" && rest.empty()) {
+            session.send("! usage: /me ACTION\n");
         } else if (name == "/me") {
-            if (rest.empty()) {
-                session.send("! usage: /me ACTION\n");
-            } else {
-                say(member, "* " + member.nick + " " + rest);
-            }
+            say(member, "* " + member.nick + " " + rest);
         } else if (name == "/msg") {
             const auto gap = rest.find(' ');
             const std::string to = rest.substr(0, gap);
@@ -288,12 +263,8 @@ private:
             session.send("* Bye.\n");
             session.close();
         } else if (name == "/help") {
-            session.send(
-                "* /who                 who is here\n"
-                "* /nick NEWNAME        change your nickname\n"
-                "* /me ACTION           say what you do\n"
-                "* /msg NICK TEXT       a private message\n"
-                "* /quit [REASON]       leave\n");
+            session.send("* /who: who is here\n* /nick NEWNAME: change your nickname\n* /me ACTION: say what you do\n"
+                         "* /msg NICK TEXT: a private message\n* /quit [REASON]: leave\n");
         } else {
             session.send("! unknown command " + name + " (try /help)\n");
         }
@@ -304,18 +275,17 @@ private:
             broadcast(std::string(data), nullptr);  // relayed unchanged, to the sender too, as the tutorial server does
             return;
         }
-        std::string nick = trimmed(cleanText(data)).substr(0, 64);
-        if (nick.empty()) {
+        member.nick = trimmed(cleanText(data)).substr(0, 64);  // the tutorial lets two clients share a name; so do we
+        if (member.nick.empty()) {
             member.session->send("NICK");
             return;
         }
-        member.nick = nick;  // the tutorial server lets two clients share a nickname, and so does this dialect
-        broadcast(nick + " joined!", nullptr);
+        broadcast(member.nick + " joined!", nullptr);
         member.session->send("Connected to server!");
     }
 
     const bool seed_;
-    const std::string motd_;
+    std::string greeting_;  // the motd and the nickname prompt
     const std::size_t historySize_;
     const std::size_t maxUsers_;
     std::mutex mutex_;
