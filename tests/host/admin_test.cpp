@@ -19,18 +19,6 @@ namespace {
 
 using namespace plughost::test;
 
-std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& plugins) {
-    const std::string path = dir.path() + "/plugins";
-    std::filesystem::create_directories(path);
-    for (const auto& name : plugins) {
-        const bool real = std::filesystem::exists(std::string(PLUGHOST_PLUGIN_DIR) + "/" + name + ".so");
-        std::filesystem::copy_file((real ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
-                                       "/" + name + ".so",
-                                   path + "/" + name + ".so");
-    }
-    return path;
-}
-
 // Replaces a file the way an editor or installer does: write elsewhere, rename over.
 void replaceFile(const std::string& path, const std::string& content) {
     const std::string temporary = path + ".new";

@@ -16,13 +16,6 @@ namespace {
 
 using namespace plughost::test;
 
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // The first fenced block of `language` in a Markdown text.
 std::string block(const std::string& markdown, const std::string& language) {
     const std::string fence = "```" + language + "\n";

@@ -17,19 +17,6 @@ namespace {
 using namespace plughost::test;
 using Clock = std::chrono::steady_clock;
 
-// A plugin folder with copies of the named plugins (echo from the build, the rest test plugins).
-std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& plugins) {
-    const std::string path = dir.path() + "/plugins";
-    std::filesystem::create_directories(path);
-    for (const auto& name : plugins) {
-        const bool real = std::filesystem::exists(std::string(PLUGHOST_PLUGIN_DIR) + "/" + name + ".so");
-        std::filesystem::copy_file((real ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
-                                       "/" + name + ".so",
-                                   path + "/" + name + ".so");
-    }
-    return path;
-}
-
 const char* kEcho = "services:\n  echo:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
 
 std::string pattern(std::size_t size, unsigned seed) {

@@ -20,27 +20,6 @@ int run(const std::string& command, const std::string& log) {
     return std::system((command + " >>" + log + " 2>&1").c_str());
 }
 
-// Runs a shell command and returns its standard output.
-std::string capture(const std::string& command) {
-    std::string out;
-    if (FILE* pipe = ::popen(command.c_str(), "r")) {
-        char buffer[4096];
-        std::size_t n;
-        while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-            out.append(buffer, n);
-        }
-        ::pclose(pipe);
-    }
-    return out;
-}
-
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 TEST(SdkInstall, OutOfTreePluginBuildsAgainstTheInstalledSdkAndServes) {
     TempDir dir;
     const std::string prefix = dir.path() + "/prefix";

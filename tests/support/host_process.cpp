@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <dirent.h>
 #include <filesystem>
@@ -16,14 +17,41 @@
 
 namespace plughost::test {
 
-namespace {
-
-std::string readWhole(const std::string& path) {
+std::string readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream content;
     content << in.rdbuf();
     return content.str();
 }
+
+std::string capture(const std::string& command) {
+    std::string out;
+    if (FILE* pipe = ::popen((command + " 2>&1").c_str(), "r")) {
+        char buffer[4096];
+        std::size_t n;
+        while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+            out.append(buffer, n);
+        }
+        ::pclose(pipe);
+    }
+    return out;
+}
+
+std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& plugins) {
+    const std::string path = dir.path() + "/plugins";
+    std::filesystem::create_directories(path);
+    for (const auto& name : plugins) {
+        const bool built = std::filesystem::exists(std::string(PLUGHOST_PLUGIN_DIR) + "/" + name + ".so");
+        std::filesystem::copy_file((built ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
+                                       "/" + name + ".so",
+                                   path + "/" + name + ".so");
+    }
+    return path;
+}
+
+namespace {
+
+std::string readWhole(const std::string& path) { return readFile(path); }
 
 int decodeStatus(int status) {
     if (WIFEXITED(status)) {

@@ -96,6 +96,14 @@ RunResult runHost(const std::vector<std::string>& args, std::chrono::millisecond
 // Runs plughostctl to completion with `args`; same shape.
 RunResult runCtl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 30s);
 
+// A file's whole content ("" if unreadable).
+std::string readFile(const std::string& path);
+// Runs a shell command; returns its standard output and error.
+std::string capture(const std::string& command);
+// Creates dir/plugins holding copies of the named plugins: the build's own
+// (echo, confirm, chat) or the test plugins (probe, wrong_abi, ...). Returns its path.
+std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& plugins);
+
 // Polls `condition` until it is true or the timeout passes.
 template <class Condition>
 bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
