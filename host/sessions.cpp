@@ -101,6 +101,7 @@ void SessionImpl::flushScheduled() {
             shutdownLocked(Phase::Aborting, CloseReason::Reset);
             return;
         }
+        lastActivity_ = Clock::now();  // traffic either way keeps a session from counting as idle
         if (outboundHead_ < outbound_.size()) {
             // The kernel is full: hold the rest, and give up on a client that lets it grow past max_queue.
             if (outbound_.size() - outboundHead_ > maxQueue_) {

@@ -491,3 +491,22 @@ TEST(Chat, SeedDialectWorksWithTutorialStyleClients) {
 }
 
 }  // namespace
+
+namespace {
+
+// Regression: a member who only listens is not idle while messages reach it.
+TEST(Chat, ListeningIsNotIdle) {
+    HostProcess host(room("{}", "    idle_timeout: 600ms\n"));
+    ASSERT_TRUE(host.started()) << host.log();
+    Client talker = member(host.port("room"), "talker");
+    Client listener = member(host.port("room"), "listener");
+    EXPECT_EQ(talker.line(), "* listener joined");
+    for (int i = 0; i < 12; ++i) {  // 1.2 s of traffic, twice the idle timeout
+        talker.send("tick " + std::to_string(i) + "\n");
+        ASSERT_EQ(listener.line(), "talker: tick " + std::to_string(i));
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(listener.waitClosed(3s));  // and once the traffic stops, it is
+}
+
+}  // namespace

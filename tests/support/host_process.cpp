@@ -51,8 +51,6 @@ std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& pl
 
 namespace {
 
-std::string readWhole(const std::string& path) { return readFile(path); }
-
 int decodeStatus(int status) {
     if (WIFEXITED(status)) {
         return WEXITSTATUS(status);
@@ -158,7 +156,7 @@ HostProcess::~HostProcess() {
 }
 
 void HostProcess::readReadyFile() {
-    std::istringstream in(readWhole(readyPath_));
+    std::istringstream in(readFile(readyPath_));
     std::string service;
     std::string address;
     while (in >> service >> address) {
@@ -181,7 +179,7 @@ std::vector<std::string> HostProcess::addresses(const std::string& service) cons
     return found == addresses_.end() ? std::vector<std::string>{} : found->second;
 }
 
-std::string HostProcess::log() const { return readWhole(logPath_); }
+std::string HostProcess::log() const { return readFile(logPath_); }
 
 bool HostProcess::waitForLog(const std::string& needle, std::chrono::milliseconds timeout) const {
     return eventually([&] { return log().find(needle) != std::string::npos; }, timeout);
@@ -227,7 +225,7 @@ int HostProcess::openFds() const {
 }
 
 long HostProcess::residentKiB() const {
-    std::istringstream status(readWhole("/proc/" + std::to_string(pid_) + "/status"));
+    std::istringstream status(readFile("/proc/" + std::to_string(pid_) + "/status"));
     std::string line;
     while (std::getline(status, line)) {
         if (line.rfind("VmRSS:", 0) == 0) {
@@ -255,7 +253,7 @@ RunResult runToCompletion(const std::string& program, const std::vector<std::str
         ::waitpid(pid, &status, 0);
         ADD_FAILURE() << program << " did not exit within the timeout";
     }
-    return {exitCode, readWhole(logPath)};
+    return {exitCode, readFile(logPath)};
 }
 
 }  // namespace

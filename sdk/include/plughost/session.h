@@ -13,7 +13,7 @@ namespace plughost {
 enum class CloseReason {
     PeerClosed,   // the client closed its side (EOF)
     Reset,        // the connection was reset or failed
-    IdleTimeout,  // nothing received for the service's idle_timeout
+    IdleTimeout,  // no traffic either way for the service's idle_timeout
     TooSlow,      // the client stopped reading and its outbound queue overflowed
     Closed,       // the plugin called Session::close()
     Shutdown,     // the host is stopping
