@@ -1,5 +1,7 @@
 #include "services.h"
 
+#include "context.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,31 +18,6 @@
 
 namespace plughost::services {
 
-std::string escapeControl(std::string_view text) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(text.size());
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte >= 0x20 && byte != 0x7f && byte != '\\') {
-            out += c;
-        } else if (byte == '\\') {
-            out += "\\\\";
-        } else if (byte == '\n') {
-            out += "\\n";
-        } else if (byte == '\r') {
-            out += "\\r";
-        } else if (byte == '\t') {
-            out += "\\t";
-        } else {
-            out += "\\x";
-            out += hex[byte >> 4];
-            out += hex[byte & 0xf];
-        }
-    }
-    return out;
-}
-
 const char* stateName(State state) {
     switch (state) {
         case State::Disabled: return "disabled";
@@ -52,185 +29,6 @@ const char* stateName(State state) {
 }
 
 namespace {
-
-// The `settings:` map as the plugin sees it. Remembers which keys the plugin
-// asked for, so the host can reject the ones it never did (typos).
-class SettingsView final : public plughost::Settings {
-public:
-    explicit SettingsView(YAML::Node map) : map_(std::move(map)) {}
-
-    bool has(std::string_view key) const override { return static_cast<bool>(node(key)); }
-
-    std::string getString(std::string_view key, std::string_view fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value || value.IsNull()) {
-            return std::string(fallback);
-        }
-        if (!value.IsScalar()) {
-            reject(key, "must be text");
-        }
-        return value.Scalar();
-    }
-
-    std::int64_t getInt(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        std::int64_t number = 0;
-        bool ok = value.IsScalar();
-        if (ok) {
-            try {
-                std::size_t used = 0;
-                number = std::stoll(value.Scalar(), &used);
-                ok = used == value.Scalar().size();
-            } catch (const std::exception&) {
-                ok = false;
-            }
-        }
-        if (!ok) {
-            reject(key, "must be a whole number");
-        }
-        if (number < min || number > max) {
-            reject(key, std::to_string(number) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
-        }
-        return number;
-    }
-
-    double getDouble(std::string_view key, double fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        double number = 0;
-        if (!value.IsScalar() || !YAML::convert<double>::decode(value, number)) {
-            reject(key, "must be a number");
-        }
-        return number;
-    }
-
-    bool getBool(std::string_view key, bool fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        bool flag = false;
-        if (!value.IsScalar() || !YAML::convert<bool>::decode(value, flag)) {
-            reject(key, "must be true or false");
-        }
-        return flag;
-    }
-
-    std::vector<std::string> getStringList(std::string_view key) const override {
-        const YAML::Node value = node(key);
-        std::vector<std::string> items;
-        if (!value || value.IsNull()) {
-            return items;
-        }
-        if (value.IsScalar()) {
-            items.push_back(value.Scalar());
-            return items;
-        }
-        if (!value.IsSequence()) {
-            reject(key, "must be a list of text values");
-        }
-        for (const auto& item : value) {
-            if (!item.IsScalar()) {
-                reject(key, "must be a list of text values");
-            }
-            items.push_back(item.Scalar());
-        }
-        return items;
-    }
-
-    std::string getChoice(std::string_view key, std::string_view fallback,
-                          const std::vector<std::string>& choices) const override {
-        const std::string value = getString(key, fallback);
-        if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
-            std::string known;
-            for (const auto& choice : choices) {
-                known += (known.empty() ? "" : ", ") + choice;
-            }
-            reject(key, "'" + value + "' is not one of: " + known);
-        }
-        return value;
-    }
-
-    std::vector<std::string> unreadKeys() const {
-        std::vector<std::string> unread;
-        for (const auto& entry : map_) {
-            if (read_.count(entry.first.Scalar()) == 0) {
-                unread.push_back(entry.first.Scalar());
-            }
-        }
-        return unread;
-    }
-
-    // The key's node for error positions, or the whole map when the key is absent.
-    YAML::Node locate(const std::string& key) const {
-        for (const auto& entry : map_) {
-            if (entry.first.Scalar() == key) {
-                return entry.second.Mark().is_null() ? entry.first : entry.second;
-            }
-        }
-        return map_;
-    }
-
-    YAML::Node keyNode(const std::string& key) const {
-        for (const auto& entry : map_) {
-            if (entry.first.Scalar() == key) {
-                return entry.first;
-            }
-        }
-        return map_;
-    }
-
-private:
-    YAML::Node node(std::string_view key) const {
-        read_.insert(std::string(key));
-        return map_[std::string(key)];
-    }
-
-    const YAML::Node map_;
-    mutable std::set<std::string> read_;
-};
-
-class ServiceLogger final : public plughost::Logger {
-public:
-    ServiceLogger(Poco::Logger& log, const std::string& service) : log_(log), prefix_(service + " ") {}
-
-    void log(plughost::LogLevel level, std::string_view message) override {
-        const Poco::Message::Priority priority = level == plughost::LogLevel::Debug     ? Poco::Message::PRIO_DEBUG
-                                                 : level == plughost::LogLevel::Info    ? Poco::Message::PRIO_INFORMATION
-                                                 : level == plughost::LogLevel::Warning ? Poco::Message::PRIO_WARNING
-                                                                                        : Poco::Message::PRIO_ERROR;
-        if (log_.is(priority)) {
-            log_.log(Poco::Message(log_.name(), prefix_ + escapeControl(message), priority));
-        }
-    }
-
-private:
-    Poco::Logger& log_;
-    const std::string prefix_;
-};
-
-class Context final : public plughost::ServiceContext {
-public:
-    Context(const config::ServiceConfig& config, Poco::Logger& log)
-        : name_(config.name), settings_(config.settings), logger_(log, config.name), maxLine_(config.limits.maxLine) {}
-
-    const std::string& name() const override { return name_; }
-    const plughost::Settings& settings() const override { return settings_; }
-    plughost::Logger& logger() override { return logger_; }
-    std::size_t maxLine() const override { return maxLine_; }
-    const SettingsView& view() const { return settings_; }
-
-private:
-    std::string name_;
-    SettingsView settings_;
-    ServiceLogger logger_;
-    std::size_t maxLine_;
-};
 
 // Poco runs this on a pool thread right after accepting. It only hands the
 // socket to an I/O loop and returns, so the pool never fills up with
@@ -388,8 +186,8 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
         service->fail(why);
         return service;
     }
-    auto context = std::make_unique<Context>(config, service->log_);
-    const Context& view = *context;
+    auto context = std::make_unique<context::Context>(config, service->log_);
+    const context::Context& view = *context;
     service->context_ = std::move(context);
     try {
         service->instance_ = service->library_->descriptor().create(*service->context_);
@@ -517,7 +315,7 @@ std::vector<std::string> HostedService::boundAddresses() const {
 }
 
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
-    log_.error("%s (plugin %s): %s threw: %s", config_.name, config_.plugin, std::string(callback), escapeControl(what));
+    log_.error("%s (plugin %s): %s threw: %s", config_.name, config_.plugin, std::string(callback), context::escapeControl(what));
 }
 
 void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) {

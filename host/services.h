@@ -20,10 +20,6 @@
 
 namespace plughost::services {
 
-// Bytes below 0x20 and 0x7f shown as escapes, so a client cannot forge log lines
-// or drive the operator's terminal.
-std::string escapeControl(std::string_view text);
-
 enum class State { Disabled, Failed, Running, Stopped };
 const char* stateName(State state);
 
