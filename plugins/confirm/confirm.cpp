@@ -73,7 +73,8 @@ public:
             state = std::uint64_t{0};
         }
         const std::uint64_t count = ++std::any_cast<std::uint64_t&>(state);
-        // The host escapes control bytes in every plugin's log lines.
+        // Raw on purpose: the Logger contract has the host escape control bytes (and
+        // backslashes) in every line; escaping here too would double the backslashes.
         context_.logger().info(session.peer() + ": " + std::string(message));
         std::string reply;
         for (const auto& piece : pieces_) {

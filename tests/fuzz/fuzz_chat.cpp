@@ -9,19 +9,35 @@
 
 namespace {
 
+// Well-formed UTF-8 (Unicode table 3-7) without C0 controls but tab and newline, DEL or C1 controls.
 bool clean(const std::string& text) {
     for (std::size_t i = 0; i < text.size();) {
-        const auto byte = static_cast<unsigned char>(text[i]);
-        if (byte < 0x80) {
-            if ((byte < 0x20 && byte != '\n' && byte != '\t') || byte == 0x7f) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        if (lead < 0x80) {
+            if ((lead < 0x20 && lead != '\n' && lead != '\t') || lead == 0x7f) {
                 return false;
             }
             ++i;
             continue;
         }
-        const std::size_t length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 0;
-        if (length == 0 || i + length > text.size()) {
+        if (lead < 0xC2 || lead > 0xF4) {
             return false;
+        }
+        const std::size_t length = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+        if (i + length > text.size()) {
+            return false;
+        }
+        const auto first = static_cast<unsigned char>(text[i + 1]);
+        const unsigned low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+        const unsigned high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+        if (first < low || first > high || (lead == 0xC2 && first < 0xA0)) {
+            return false;  // also C1 controls, U+0080-U+009F
+        }
+        for (std::size_t k = 2; k < length; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if (next < 0x80 || next > 0xBF) {
+                return false;
+            }
         }
         i += length;
     }
