@@ -1,252 +1,480 @@
-// plughost-loadgen: the project's load generator (epoll, non-blocking, one or more threads).
+// plughost-loadgen: the project's load generator (epoll, non-blocking sockets, TCP_NODELAY).
 //
-//   echo    --port P [--host H] --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] [--threads T]
-//   chat    --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat [--stalled 1]
-//   hold    --port P --conns N --pid PID [--size S]
-//   startup --exec PLUGHOSTD --config FILE
+//   echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] [--threads
+//   T] chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat
+//           [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]
+//   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]
+//   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
 //
-// Each mode prints a summary and, last, one machine-readable line:
+// Each mode prints a human-readable summary and, last, one machine-readable line
 //   RESULT key=value key=value ...
-// It exits non-zero when the instrument saw something wrong (a wrong echoed byte, a failed connection).
+// Exit status: 0 = everything verified; 1 = the run completed but something did not verify (a wrong
+// echoed byte, a refused or dropped connection, a lost chat message); 2 = bad usage.
+// Traffic goes to loopback only: --host must be in 127.0.0.0/8 or ::1.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
+#include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using u64 = std::uint64_t;
 
-std::uint64_t nowNs() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+// CLOCK_MONOTONIC in nanoseconds: the send and receive stamps of chat messages come from here.
+u64 nowNs() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<u64>(ts.tv_sec) * 1'000'000'000ULL + static_cast<u64>(ts.tv_nsec);
 }
 
+u64 secondsToNs(double seconds) { return static_cast<u64>(seconds * 1e9); }
+
+int msUntil(u64 deadline, u64 now, int cap) {
+    if (deadline <= now) {
+        return 0;
+    }
+    return static_cast<int>(std::min<u64>((deadline - now + 999'999) / 1'000'000, static_cast<u64>(cap)));
+}
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// "--key value" pairs after the mode; unknown keys and malformed numbers are usage errors.
 class Options {
 public:
-    Options(int argc, char** argv) {
-        for (int i = 2; i + 1 < argc; i += 2) {
-            values_[std::string(argv[i]).substr(2)] = argv[i + 1];
+    Options(int argc, char** argv, const std::set<std::string>& allowed) {
+        for (int i = 2; i < argc; i += 2) {
+            const std::string key = argv[i];
+            if (key.size() < 3 || key.compare(0, 2, "--") != 0 || i + 1 >= argc) {
+                throw UsageError("expected --option VALUE, got '" + key + "'");
+            }
+            if (allowed.count(key.substr(2)) == 0) {
+                throw UsageError("unknown option " + key);
+            }
+            values_[key.substr(2)] = argv[i + 1];
         }
     }
+    bool has(const std::string& key) const { return values_.count(key) != 0; }
     std::string text(const std::string& key, const std::string& fallback = "") const {
         const auto found = values_.find(key);
         return found == values_.end() ? fallback : found->second;
     }
-    double number(const std::string& key, double fallback) const {
-        const auto found = values_.find(key);
-        return found == values_.end() ? fallback : std::stod(found->second);
+    std::string required(const std::string& key) const {
+        if (!has(key)) {
+            throw UsageError("--" + key + " is required");
+        }
+        return text(key);
+    }
+    double number(const std::string& key, double fallback, double min, double max) const {
+        if (!has(key)) {
+            return fallback;
+        }
+        const std::string& value = values_.at(key);
+        char* end = nullptr;
+        errno = 0;
+        const double parsed = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || errno != 0 || !(parsed >= min && parsed <= max)) {
+            throw UsageError("--" + key + " must be a number from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got '" + value + "'");
+        }
+        return parsed;
+    }
+    long integer(const std::string& key, long fallback, long min, long max) const {
+        const double value =
+            number(key, static_cast<double>(fallback), static_cast<double>(min), static_cast<double>(max));
+        if (value != static_cast<double>(static_cast<long>(value))) {
+            throw UsageError("--" + key + " must be a whole number");
+        }
+        return static_cast<long>(value);
     }
 
 private:
     std::map<std::string, std::string> values_;
 };
 
-int connectTo(const std::string& host, int port, bool blocking) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | (blocking ? 0 : SOCK_NONBLOCK), 0);
+// A loopback address and port; anything else is refused before a packet is sent.
+struct Endpoint {
+    sockaddr_storage address{};
+    socklen_t length = 0;
+    int family = AF_INET;
+};
+
+Endpoint loopbackEndpoint(const std::string& host, long port) {
+    if (port < 1 || port > 65535) {
+        throw UsageError("--port must be 1..65535");
+    }
+    Endpoint endpoint;
+    in_addr v4{};
+    in6_addr v6{};
+    const std::string name = host == "localhost" ? "127.0.0.1" : host;
+    if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) {
+        if ((ntohl(v4.s_addr) >> 24) != 127) {
+            throw UsageError("--host " + host + " is not a loopback address (127.0.0.0/8 or ::1)");
+        }
+        auto* in = reinterpret_cast<sockaddr_in*>(&endpoint.address);
+        in->sin_family = AF_INET;
+        in->sin_addr = v4;
+        in->sin_port = htons(static_cast<std::uint16_t>(port));
+        endpoint.length = sizeof(sockaddr_in);
+        endpoint.family = AF_INET;
+    } else if (::inet_pton(AF_INET6, name.c_str(), &v6) == 1) {
+        if (!IN6_IS_ADDR_LOOPBACK(&v6)) {
+            throw UsageError("--host " + host + " is not a loopback address (127.0.0.0/8 or ::1)");
+        }
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&endpoint.address);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_addr = v6;
+        in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+        endpoint.length = sizeof(sockaddr_in6);
+        endpoint.family = AF_INET6;
+    } else {
+        throw UsageError("--host must be a numeric loopback address (127.0.0.0/8 or ::1), got '" + host +
+                         "'");
+    }
+    return endpoint;
+}
+
+Endpoint endpointFrom(const Options& options) {
+    return loopbackEndpoint(options.text("host", "127.0.0.1"), options.integer("port", 0, 0, 65535));
+}
+
+// Starts a non-blocking connect; -1 (errno set) if it failed at once.
+int startConnect(const Endpoint& endpoint, int receiveBuffer) {
+    const int fd = ::socket(endpoint.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 && errno != EINPROGRESS) {
+    if (receiveBuffer > 0) {  // before connect, so the advertised window is small from the start
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    }
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) != 0 &&
+        errno != EINPROGRESS) {
+        const int saved = errno;
         ::close(fd);
+        errno = saved;
         return -1;
     }
     return fd;
 }
 
-int connectSmallWindow(const std::string& host, int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int window = 2048;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        return -1;
+struct Opened {
+    std::vector<int> fds;  // one per requested connection; -1 where it failed
+    std::size_t failed = 0;
+    std::string firstError;
+};
+
+// Opens `count` connections with at most kPending handshakes in flight (a small listen backlog then
+// costs no SYN retransmits), each complete or failed by `deadline`.
+Opened openConnections(const Endpoint& endpoint, std::size_t count, u64 deadline, int receiveBuffer = 0) {
+    constexpr std::size_t kPending = 64;
+    Opened opened;
+    opened.fds.assign(count, -1);
+    auto fail = [&](const std::string& why) {
+        ++opened.failed;
+        if (opened.firstError.empty()) {
+            opened.firstError = why;
+        }
+    };
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::map<int, std::size_t> pending;  // fd -> index
+    std::size_t next = 0;
+    epoll_event events[kPending];
+    while (next < count || !pending.empty()) {
+        const u64 now = nowNs();
+        if (now >= deadline) {
+            break;
+        }
+        while (next < count && pending.size() < kPending) {
+            const int fd = startConnect(endpoint, receiveBuffer);
+            if (fd < 0) {
+                fail(std::string("connect: ") + std::strerror(errno));
+                ++next;
+                continue;
+            }
+            epoll_event event{};
+            event.events = EPOLLOUT;
+            event.data.fd = fd;
+            ::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+            pending[fd] = next++;
+        }
+        const int ready = ::epoll_wait(epoll, events, static_cast<int>(kPending), msUntil(deadline, now, 50));
+        for (int i = 0; i < ready; ++i) {
+            const int fd = events[i].data.fd;
+            int error = 0;
+            socklen_t length = sizeof error;
+            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            ::epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nullptr);
+            const std::size_t index = pending.at(fd);
+            pending.erase(fd);
+            if (error != 0) {
+                fail(std::string("connect: ") + std::strerror(error));
+                ::close(fd);
+            } else {
+                opened.fds[index] = fd;
+            }
+        }
     }
-    return fd;
-}
-
-void setBlocking(int fd, bool blocking) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
-}
-
-double percentile(std::vector<std::uint64_t>& values, double p) {
-    if (values.empty()) {
-        return 0;
+    for (const auto& entry : pending) {
+        ::close(entry.first);
+        fail("connect: no answer before the deadline");
     }
-    const std::size_t index = std::min(values.size() - 1, static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size())));
-    std::nth_element(values.begin(), values.begin() + static_cast<long>(index), values.end());
-    return static_cast<double>(values[index]) / 1000.0;  // µs
+    opened.failed += count - next;  // never started: the deadline came first
+    ::close(epoll);
+    return opened;
 }
 
-void raiseFileLimit() {
+// CPU seconds this process (every thread) has used: the load generator must not be the bottleneck,
+// so each mode reports its own CPU use over the measurement as a share of one core.
+double cpuSeconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Raises the descriptor limit as far as allowed; returns the soft limit now in force.
+rlim_t raiseFileLimit() {
     rlimit limit{};
     ::getrlimit(RLIMIT_NOFILE, &limit);
     limit.rlim_cur = limit.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    return limit.rlim_cur;
 }
 
-// ---- echo --------------------------------------------------------------------
+// Nearest-rank percentile in µs of nanosecond samples (sorted in place).
+struct Percentiles {
+    double p50 = 0, p90 = 0, p99 = 0, max = 0;
+};
+Percentiles percentiles(std::vector<u64>& samples) {
+    Percentiles result;
+    if (samples.empty()) {
+        return result;
+    }
+    std::sort(samples.begin(), samples.end());
+    auto at = [&](double p) {
+        const auto rank =
+            static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(samples.size())));
+        return static_cast<double>(samples[std::min(samples.size(), std::max<std::size_t>(rank, 1)) - 1]) /
+               1000.0;
+    };
+    result.p50 = at(50);
+    result.p90 = at(90);
+    result.p99 = at(99);
+    result.max = static_cast<double>(samples.back()) / 1000.0;
+    return result;
+}
 
-// Bytes are a function of their position in the stream, so every echoed byte can be checked.
-constexpr std::size_t kPatternPeriod = 251;
-const std::string& pattern() {
-    static const std::string bytes = [] {
-        std::string text(kPatternPeriod * 2 + 65536 * 2, '\0');
-        for (std::size_t i = 0; i < text.size(); ++i) {
-            text[i] = static_cast<char>((i % kPatternPeriod) * 97 + 13);
+// ---- echo --------------------------------------------------------------------------------------
+
+// Connection c's stream is table[(start_c + position) % kPeriod]: pseudo-random, deterministic per
+// connection, so every echoed byte is checked where it lands. Any chunk up to kMaxChunk is contiguous.
+constexpr std::size_t kPeriod = 65521;  // prime
+constexpr std::size_t kMaxChunk = 256 * 1024;
+const char* patternTable() {
+    static const std::vector<char> table = [] {
+        std::vector<char> bytes(kPeriod + kMaxChunk);
+        std::uint32_t state = 2463534242u;
+        for (std::size_t i = 0; i < kPeriod; ++i) {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            bytes[i] = static_cast<char>(state >> 24);
         }
-        return text;
+        for (std::size_t i = kPeriod; i < bytes.size(); ++i) {
+            bytes[i] = bytes[i - kPeriod];
+        }
+        return bytes;
     }();
-    return bytes;
+    return table.data();
+}
+std::size_t patternStart(std::size_t connection) { return (connection * 7919) % kPeriod; }
+const char* patternAt(std::size_t start, u64 position) {
+    return patternTable() + (start + position) % kPeriod;
 }
 
 struct EchoConnection {
     int fd = -1;
-    std::uint64_t sent = 0;      // bytes sent
-    std::uint64_t allowed = 0;   // bytes the window allows to be sent
-    std::uint64_t received = 0;  // bytes received and checked
-    std::uint64_t completed = 0; // messages fully echoed
-    std::vector<std::uint64_t> started;  // send time of each message in flight, by message number % inflight
+    std::size_t start = 0;   // pattern offset
+    u64 sent = 0;            // bytes sent
+    u64 allowed = 0;         // bytes the window of W messages allows to be sent
+    u64 received = 0;        // bytes received and checked
+    u64 completed = 0;       // messages fully echoed
+    std::vector<u64> began;  // when each message in flight was released, by message number % W
     bool wantWrite = false;
+    bool dead = false;
 };
 
 struct EchoStats {
-    std::uint64_t messages = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t errors = 0;
-    std::vector<std::uint64_t> latencies;
+    u64 messages = 0, bytes = 0, corruptBytes = 0, extraBytes = 0, closed = 0;
+    std::vector<u64> latencies;
 };
 
-void echoWorker(const Options& options, int conns, EchoStats& stats, std::atomic<bool>& measuring,
-                std::atomic<bool>& stop) {
-    const std::size_t size = static_cast<std::size_t>(options.number("size", 64));
-    const std::size_t inflight = static_cast<std::size_t>(options.number("inflight", 1));
-    const int epoll = ::epoll_create1(0);
-    std::vector<EchoConnection> connections(static_cast<std::size_t>(conns));
-    std::vector<char> buffer(1 << 20);
+void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std::size_t inflight,
+                EchoStats& stats, const std::atomic<bool>& measuring, const std::atomic<bool>& stop) {
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<char> buffer(kMaxChunk);
+    auto watch = [&](EchoConnection& c, int op) {
+        epoll_event event{};
+        event.events = EPOLLIN | (c.wantWrite ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
+        event.data.ptr = &c;
+        ::epoll_ctl(epoll, op, c.fd, &event);
+    };
+    auto lose = [&](EchoConnection& c) {
+        c.dead = true;
+        ++stats.closed;
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+    };
+    // Sends what the window allows; asks for EPOLLOUT only while the socket is full.
     auto pump = [&](EchoConnection& c) {
         while (c.sent < c.allowed) {
-            const std::size_t offset = c.sent % kPatternPeriod;
-            const std::size_t length = std::min<std::uint64_t>(c.allowed - c.sent, 65536);
-            const ssize_t n = ::send(c.fd, pattern().data() + offset, length, MSG_NOSIGNAL);
-            if (n <= 0) {
+            const std::size_t length = static_cast<std::size_t>(std::min<u64>(c.allowed - c.sent, kMaxChunk));
+            const ssize_t n = ::send(c.fd, patternAt(c.start, c.sent), length, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno != EAGAIN) {
+                    lose(c);
+                    return;
+                }
                 break;
             }
-            c.sent += static_cast<std::uint64_t>(n);
+            c.sent += static_cast<u64>(n);
         }
         const bool want = c.sent < c.allowed;
         if (want != c.wantWrite) {
             c.wantWrite = want;
-            epoll_event event{};
-            event.events = EPOLLIN | (want ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
-            event.data.ptr = &c;
-            ::epoll_ctl(epoll, EPOLL_CTL_MOD, c.fd, &event);
+            watch(c, EPOLL_CTL_MOD);
         }
     };
     for (auto& c : connections) {
-        c.fd = connectTo(options.text("host", "127.0.0.1"), static_cast<int>(options.number("port", 0)), true);
-        if (c.fd < 0) {
-            ++stats.errors;
-            continue;
-        }
-        setBlocking(c.fd, false);
-        c.started.assign(inflight, nowNs());
+        c.began.assign(inflight, nowNs());
         c.allowed = size * inflight;
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.ptr = &c;
-        ::epoll_ctl(epoll, EPOLL_CTL_ADD, c.fd, &event);
+        watch(c, EPOLL_CTL_ADD);
         pump(c);
     }
     epoll_event events[256];
-    while (!stop) {
-        const int ready = ::epoll_wait(epoll, events, 256, 100);
+    while (!stop.load(std::memory_order_relaxed)) {
+        const int ready = ::epoll_wait(epoll, events, 256, 20);
         for (int i = 0; i < ready; ++i) {
             auto& c = *static_cast<EchoConnection*>(events[i].data.ptr);
-            if (events[i].events & EPOLLIN) {
+            if (c.dead) {
+                continue;
+            }
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 const ssize_t n = ::recv(c.fd, buffer.data(), buffer.size(), 0);
-                if (n <= 0) {
-                    if (n == 0 || errno != EAGAIN) {
-                        ++stats.errors;
-                        ::epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
-                    }
+                if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                    lose(c);
                     continue;
                 }
-                if (std::memcmp(buffer.data(), pattern().data() + c.received % kPatternPeriod, static_cast<std::size_t>(n)) != 0) {
-                    ++stats.errors;
-                }
-                c.received += static_cast<std::uint64_t>(n);
-                const std::uint64_t now = nowNs();
-                while (c.received >= (c.completed + 1) * size) {
-                    const std::size_t slot = c.completed % inflight;
-                    if (measuring) {
-                        stats.latencies.push_back(now - c.started[slot]);
-                        ++stats.messages;
-                        stats.bytes += size;
+                if (n > 0) {
+                    auto length = static_cast<std::size_t>(n);
+                    if (c.received + length >
+                        c.sent) {  // more than was sent: the excess is wrong by definition
+                        stats.extraBytes += c.received + length - c.sent;
+                        length = static_cast<std::size_t>(c.sent - c.received);
                     }
-                    ++c.completed;
-                    c.started[slot] = now;  // the message that replaces it starts now
-                    c.allowed += size;
+                    const char* expected = patternAt(c.start, c.received);
+                    if (std::memcmp(buffer.data(), expected, length) != 0) {
+                        for (std::size_t b = 0; b < length; ++b) {
+                            stats.corruptBytes += buffer[b] != expected[b] ? 1 : 0;
+                        }
+                    }
+                    c.received += length;
+                    const u64 now = nowNs();
+                    const bool counting = measuring.load(std::memory_order_relaxed);
+                    while (c.received >= (c.completed + 1) * size) {
+                        const std::size_t slot = c.completed % inflight;
+                        if (counting) {
+                            stats.latencies.push_back(now - c.began[slot]);
+                            ++stats.messages;
+                            stats.bytes += size;
+                        }
+                        ++c.completed;
+                        c.began[slot] = now;  // the message that replaces it is released now
+                        c.allowed += size;
+                    }
                 }
             }
             pump(c);
-        }
-    }
-    for (auto& c : connections) {
-        if (c.fd >= 0) {
-            ::close(c.fd);
         }
     }
     ::close(epoll);
 }
 
 int runEcho(const Options& options) {
-    const int conns = static_cast<int>(options.number("conns", 1));
-    const int threads = std::max(1, std::min(conns, static_cast<int>(options.number("threads", 1))));
-    const double duration = options.number("duration", 3);
-    const double warmup = options.number("warmup", 0.5);
-    std::vector<EchoStats> stats(static_cast<std::size_t>(threads));
+    const Endpoint endpoint = endpointFrom(options);
+    const auto conns = static_cast<std::size_t>(options.integer("conns", 1, 1, 1'000'000));
+    const auto size = static_cast<std::size_t>(options.integer("size", 64, 1, 64 * 1024 * 1024));
+    const auto inflight = static_cast<std::size_t>(options.integer("inflight", 1, 1, 4096));
+    const double duration = options.number("duration", 3, 0.05, 3600);
+    const double warmup = options.number("warmup", 0.5, 0, 600);
+    const auto threads =
+        std::min<std::size_t>(conns, static_cast<std::size_t>(options.integer("threads", 1, 1, 256)));
+    if (raiseFileLimit() < conns + 16) {
+        std::printf("echo: the descriptor limit allows fewer than %zu connections\n", conns);
+    }
+
+    const Opened opened = openConnections(endpoint, conns, nowNs() + secondsToNs(30));
+    std::vector<std::vector<EchoConnection>> shares(threads);
+    std::size_t index = 0;
+    for (const int fd : opened.fds) {
+        if (fd >= 0) {
+            EchoConnection c;
+            c.fd = fd;
+            c.start = patternStart(index);
+            shares[index % threads].push_back(c);
+        }
+        ++index;
+    }
+    std::vector<EchoStats> stats(threads);
     std::atomic<bool> measuring{false};
     std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) {
-        const int share = conns / threads + (t < conns % threads ? 1 : 0);
-        workers.emplace_back([&, t, share] { echoWorker(options, share, stats[static_cast<std::size_t>(t)], measuring, stop); });
+    for (std::size_t t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] { echoWorker(shares[t], size, inflight, stats[t], measuring, stop); });
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+    // Timed phases of the measurement itself, not waits for an event.
+    const auto began = std::chrono::steady_clock::now();
+    std::this_thread::sleep_until(began + std::chrono::duration<double>(warmup));
     measuring = true;
-    const auto began = Clock::now();
-    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    const double cpuBefore = cpuSeconds();
+    const auto measureBegan = std::chrono::steady_clock::now();
+    std::this_thread::sleep_until(measureBegan + std::chrono::duration<double>(duration));
     measuring = false;
-    const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - measureBegan).count();
+    const double cpuShare = (cpuSeconds() - cpuBefore) / seconds;
     stop = true;
     for (auto& worker : workers) {
         worker.join();
@@ -255,386 +483,962 @@ int runEcho(const Options& options) {
     for (auto& s : stats) {
         total.messages += s.messages;
         total.bytes += s.bytes;
-        total.errors += s.errors;
+        total.corruptBytes += s.corruptBytes;
+        total.extraBytes += s.extraBytes;
+        total.closed += s.closed;
         total.latencies.insert(total.latencies.end(), s.latencies.begin(), s.latencies.end());
     }
+    for (auto& share : shares) {
+        for (auto& c : share) {
+            ::close(c.fd);
+        }
+    }
     const double rate = static_cast<double>(total.messages) / seconds;
-    const double mbps = static_cast<double>(total.bytes) / seconds / 1e6;
-    const double p50 = percentile(total.latencies, 50), p90 = percentile(total.latencies, 90),
-                 p99 = percentile(total.latencies, 99), max = percentile(total.latencies, 100);
-    std::printf("echo: %d conns x %.0f B (inflight %.0f): %.0f round trips/s, %.1f MB/s, latency p50 %.1f p90 %.1f p99 %.1f max %.1f us, %llu errors\n",
-                conns, options.number("size", 64), options.number("inflight", 1), rate, mbps, p50, p90, p99, max,
-                static_cast<unsigned long long>(total.errors));
-    std::printf("RESULT mode=echo rtt_per_s=%.0f mb_per_s=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f errors=%llu\n", rate,
-                mbps, p50, p90, p99, max, static_cast<unsigned long long>(total.errors));
-    return total.errors == 0 && total.messages > 0 ? 0 : 1;
+    const double megabytes = static_cast<double>(total.bytes) / seconds / 1e6;
+    const Percentiles p = percentiles(total.latencies);
+    const u64 errors = opened.failed + total.closed + total.corruptBytes + total.extraBytes;
+    std::printf("echo: %zu connections x %zu B, %zu in flight each, %zu thread(s), %.2f s measured\n", conns,
+                size, inflight, threads, seconds);
+    std::printf("  %llu round trips: %.0f round trips/s, %.2f MB/s echoed\n",
+                static_cast<unsigned long long>(total.messages), rate, megabytes);
+    std::printf(
+        "  latency p50 %.1f  p90 %.1f  p99 %.1f  max %.1f us; the load generator used %.0f%% of a CPU%s\n",
+        p.p50, p.p90, p.p99, p.max, cpuShare * 100,
+        cpuShare > 0.9 * static_cast<double>(threads) ? " (near its limit: it may be the bottleneck)" : "");
+    std::printf(
+        "  verification: %zu connect failures%s%s, %llu closed by the server, %llu wrong bytes, %llu extra "
+        "bytes\n",
+        opened.failed, opened.failed ? " - " : "", opened.firstError.c_str(),
+        static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
+        static_cast<unsigned long long>(total.extraBytes));
+    std::printf(
+        "RESULT mode=echo conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f round_trips=%llu "
+        "rtt_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f "
+        "connect_failed=%zu "
+        "closed=%llu corrupt_bytes=%llu extra_bytes=%llu errors=%llu\n",
+        conns, size, inflight, threads, seconds, static_cast<unsigned long long>(total.messages), rate,
+        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, opened.failed,
+        static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
+        static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(errors));
+    return errors == 0 && total.messages > 0 ? 0 : 1;
 }
 
-// ---- chat --------------------------------------------------------------------
+// ---- chat --------------------------------------------------------------------------------------
+
+enum class Dialect { Line, Seed, Ncat };
 
 struct Member {
     int fd = -1;
-    int index = 0;
-    bool joined = false;
-    bool sentNick = false;
+    std::size_t index = 0;
+    std::string nick;
     bool stalled = false;
-    std::string buffer;
-    std::vector<std::vector<bool>> seen;     // by sender, by sequence number
-    std::vector<std::int64_t> highest;       // by sender
+    bool nickSent = false;
+    bool joined = false;
+    bool probed = false;  // has seen a probe: the server relays to it
+    bool connecting = false;
+    bool admitted = false;  // the server has spoken on this connection: it was accepted
+    u64 connectedAt = 0;
+    bool gone = false;
+    bool wantWrite = false;
+    std::string in;                       // received bytes not yet parsed (an incomplete line)
+    std::string out;                      // bytes the socket did not take yet
+    std::vector<std::vector<bool>> seen;  // by sender, by sequence number
+    std::vector<long long> highest;       // by sender: highest sequence number seen
 };
 
 struct ChatStats {
-    std::uint64_t received = 0, duplicated = 0, reordered = 0, errors = 0;
-    std::vector<std::uint64_t> latencies;
+    u64 received = 0, duplicated = 0, reordered = 0, unexpected = 0, foreign = 0, malformed = 0;
+    u64 serverErrors = 0, dropped = 0, lastReceiveNs = 0;
+    std::string firstServerError;
+    std::vector<u64> latencies;
 };
 
-// Finds "~m SENDER SEQ TIME~" in one line of whatever the server relayed.
-void scanLine(Member& member, const std::string& line, ChatStats& stats, std::uint64_t now) {
-    const auto at = line.find("~m ");
-    if (at == std::string::npos) {
-        return;
+// What every chat thread shares; the counters decide together when every delivery has arrived.
+struct ChatRun {
+    Dialect dialect = Dialect::Line;
+    std::uint32_t id = 0;  // in every marker: lines from an earlier run (history, stragglers) are foreign
+    std::size_t senders = 0;
+    std::size_t perSender = 0;  // messages each sender sends
+    u64 receiversPerMessage = 0;
+    bool burst = false;  // every sender on the same tick instead of spread over the interval
+    u64 startNs = 0, intervalNs = 0, graceUntilNs = 0;
+    std::atomic<u64> sent{0};
+    std::atomic<u64> received{0};
+    std::atomic<std::size_t> sendersDone{0};
+};
+
+// Reads an unsigned number at text[pos] (moving pos past it); false if there is none.
+bool parseNumber(std::string_view text, std::size_t& pos, unsigned base, u64& value) {
+    const std::size_t start = pos;
+    value = 0;
+    while (pos < text.size() && pos - start < 20) {
+        const char c = text[pos];
+        unsigned digit = 0;
+        if (c >= '0' && c <= '9') {
+            digit = static_cast<unsigned>(c - '0');
+        } else if (base == 16 && c >= 'a' && c <= 'f') {
+            digit = static_cast<unsigned>(c - 'a' + 10);
+        } else {
+            break;
+        }
+        value = value * base + digit;
+        ++pos;
     }
-    unsigned sender = 0;
-    long long seq = 0;
-    unsigned long long sentAt = 0;
-    if (std::sscanf(line.c_str() + at, "~m %u %lld %llu~", &sender, &seq, &sentAt) != 3 || sender >= member.seen.size() ||
-        seq < 0 || static_cast<std::size_t>(seq) >= member.seen[sender].size()) {
-        ++stats.errors;
-        return;
+    return pos > start;
+}
+
+// Parses "RUN SENDER SEQ SENT_NS~" (the text after "~m ").
+bool parseMarker(std::string_view text, std::size_t pos, u64 (&fields)[4]) {
+    for (int i = 0; i < 4; ++i) {
+        if (!parseNumber(text, pos, i == 0 ? 16 : 10, fields[i]) || pos >= text.size() ||
+            text[pos] != (i == 3 ? '~' : ' ')) {
+            return false;
+        }
+        ++pos;
     }
-    auto&& mark = member.seen[sender][static_cast<std::size_t>(seq)];
-    if (mark) {
-        ++stats.duplicated;
-        return;
+    return true;
+}
+
+// Finds every "~m RUN SENDER SEQ SENT_NS~" in one received line, whatever prefix the server added.
+void scanLine(Member& member, std::string_view line, const ChatRun& run, ChatStats& stats) {
+    for (std::size_t at = line.find("~m "); at != std::string_view::npos; at = line.find("~m ", at + 3)) {
+        u64 fields[4];
+        if (!parseMarker(line, at + 3, fields)) {
+            ++stats.malformed;
+            continue;
+        }
+        const u64 now = nowNs();
+        const u64 id = fields[0], sender = fields[1], seq = fields[2], sentAt = fields[3];
+        if (id != run.id) {
+            ++stats.foreign;
+            continue;
+        }
+        if (sender >= run.senders || seq >= run.perSender) {
+            ++stats.malformed;
+            continue;
+        }
+        if (sender == member.index && run.dialect != Dialect::Seed) {
+            ++stats.unexpected;  // this dialect never echoes a message to its sender
+            continue;
+        }
+        auto&& mark = member.seen[sender][seq];
+        if (mark) {
+            ++stats.duplicated;
+            continue;
+        }
+        mark = true;
+        if (static_cast<long long>(seq) < member.highest[sender]) {
+            ++stats.reordered;
+        }
+        member.highest[sender] = std::max(member.highest[sender], static_cast<long long>(seq));
+        ++stats.received;
+        stats.latencies.push_back(now - sentAt);
+        stats.lastReceiveNs = now;
     }
-    mark = true;
-    if (seq < member.highest[sender]) {
-        ++stats.reordered;
+}
+
+std::string messageText(const ChatRun& run, const Member& sender, const char* marker) {
+    std::string text = run.dialect == Dialect::Seed ? sender.nick + ": " : "";
+    return text + marker + "\n";  // seed has no framing: the newline is ours, for our parser
+}
+
+// Writes what it can; the rest waits for EPOLLOUT. False if the connection failed.
+bool flush(Member& member, int epoll) {
+    while (!member.out.empty()) {
+        const ssize_t n = ::send(member.fd, member.out.data(), member.out.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN) {
+                return false;
+            }
+            break;
+        }
+        member.out.erase(0, static_cast<std::size_t>(n));
     }
-    member.highest[sender] = std::max<std::int64_t>(member.highest[sender], seq);
-    ++stats.received;
-    stats.latencies.push_back(now - sentAt);
+    const bool want = !member.out.empty();
+    if (want != member.wantWrite && epoll >= 0) {
+        member.wantWrite = want;
+        epoll_event event{};
+        event.events = EPOLLIN | (want ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
+        event.data.ptr = &member;
+        ::epoll_ctl(epoll, EPOLL_CTL_MOD, member.fd, &event);
+    }
+    return true;
+}
+
+// Reads what is there (bounded per call so one busy member cannot starve the rest). False on EOF/error.
+bool receive(Member& member, std::size_t maxReads) {
+    char chunk[65536];
+    for (std::size_t i = 0; i < maxReads; ++i) {
+        const ssize_t n = ::recv(member.fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            return false;
+        }
+        if (n < 0) {
+            return true;
+        }
+        member.in.append(chunk, static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < sizeof chunk) {
+            return true;
+        }
+    }
+    return true;
+}
+
+bool startsWith(std::string_view text, std::string_view prefix) {
+    return text.size() >= prefix.size() && text.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool containsNoCase(std::string_view text, std::string_view word) {
+    return std::search(text.begin(), text.end(), word.begin(), word.end(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) ==
+                      std::tolower(static_cast<unsigned char>(b));
+           }) != text.end();
+}
+
+// The nickname handshake of each dialect. Returns an error text if the server refused us.
+std::string advanceHandshake(Member& member, Dialect dialect) {
+    if (dialect == Dialect::Ncat) {
+        member.joined = true;  // no handshake: ncat relays to a client from its first byte
+        return "";
+    }
+    if (dialect == Dialect::Seed) {
+        // The server sends exactly "NICK"; we answer raw; "Connected to server!" confirms.
+        if (!member.nickSent && member.in.find("NICK") != std::string::npos) {
+            member.out += member.nick;
+            member.nickSent = true;
+            member.in.erase(0, member.in.find("NICK") + 4);
+        }
+        if (member.nickSent && member.in.find("Connected to server!") != std::string::npos) {
+            member.joined = true;
+        }
+        return "";
+    }
+    // line: "* " lines (motd, a prompt that asks for a nickname), "nick\n", then a "* " line naming us.
+    std::size_t start = 0;
+    for (std::size_t end; !member.joined && (end = member.in.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+        const std::string_view line(member.in.data() + start, end - start);
+        if (startsWith(line, "! ")) {
+            return std::string(line);
+        }
+        if (!member.nickSent && startsWith(line, "* ") && containsNoCase(line, "nick")) {
+            member.out += member.nick + "\n";
+            member.nickSent = true;
+        } else if (member.nickSent && startsWith(line, "* ") &&
+                   line.find(member.nick) != std::string_view::npos) {
+            member.joined = true;
+        }
+    }
+    member.in.erase(0, start);
+    return "";
+}
+
+// One measuring thread: its share of members (each read by this thread only) and of senders.
+void chatWorker(std::vector<Member*> members, ChatRun& run, ChatStats& stats) {
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<Member*> senders;
+    for (Member* m : members) {
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.ptr = m;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, m->fd, &event);
+        m->wantWrite = false;
+        if (m->index < run.senders) {
+            senders.push_back(m);
+        }
+    }
+    // Sender s sends message k at start + (k + s/K) * interval: R per second each, the senders evenly
+    // spread over the interval (independent clients do not talk in lockstep). --burst 1: all at once.
+    auto dueAt = [&](std::size_t s, std::size_t k) {
+        const double phase = run.burst ? 0.0 : static_cast<double>(s) / static_cast<double>(run.senders);
+        return run.startNs +
+               static_cast<u64>((static_cast<double>(k) + phase) * static_cast<double>(run.intervalNs));
+    };
+    std::vector<std::size_t> nextSeq(senders.size(), 0);
+    auto drop = [&](Member& m) {
+        if (!m.gone) {
+            m.gone = true;
+            ++stats.dropped;
+            ::epoll_ctl(epoll, EPOLL_CTL_DEL, m.fd, nullptr);
+        }
+    };
+    epoll_event events[512];
+    for (;;) {
+        const u64 now = nowNs();
+        u64 wake = now + 5'000'000;  // re-check whether every delivery has arrived
+        for (std::size_t i = 0; i < senders.size(); ++i) {
+            Member& m = *senders[i];
+            if (nextSeq[i] >= run.perSender) {
+                continue;
+            }
+            std::size_t batch = 0;
+            while (nextSeq[i] < run.perSender && dueAt(m.index, nextSeq[i]) <= now) {
+                char marker[96];
+                std::snprintf(marker, sizeof marker, "~m %x %zu %zu %llu~", run.id, m.index, nextSeq[i]++,
+                              static_cast<unsigned long long>(nowNs()));
+                m.out += messageText(run, m, marker);
+                ++batch;
+            }
+            if (batch > 0) {
+                run.sent.fetch_add(batch);
+                if (!m.gone && !flush(m, epoll)) {
+                    drop(m);
+                }
+            }
+            if (nextSeq[i] >= run.perSender) {
+                run.sendersDone.fetch_add(1);
+            } else {
+                wake = std::min(wake, dueAt(m.index, nextSeq[i]));
+            }
+        }
+        const bool allSent = run.sendersDone.load() == run.senders;
+        if (allSent && run.received.load() >= run.sent.load() * run.receiversPerMessage) {
+            break;
+        }
+        if (now >= run.graceUntilNs) {
+            break;
+        }
+        const int ready =
+            ::epoll_wait(epoll, events, 512, msUntil(std::min(wake, run.graceUntilNs), now, 50));
+        u64 got = 0;
+        for (int e = 0; e < ready; ++e) {
+            Member& m = *static_cast<Member*>(events[e].data.ptr);
+            if (m.gone) {
+                continue;
+            }
+            if ((events[e].events & EPOLLOUT) && !flush(m, epoll)) {
+                drop(m);
+                continue;
+            }
+            if (!(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+                continue;
+            }
+            const bool open = receive(m, 4);
+            const u64 before = stats.received;
+            std::size_t start = 0;
+            for (std::size_t end; (end = m.in.find('\n', start)) != std::string::npos; start = end + 1) {
+                const std::string_view line(m.in.data() + start, end - start);
+                if (run.dialect == Dialect::Line && startsWith(line, "! ")) {
+                    if (stats.serverErrors++ == 0) {
+                        stats.firstServerError = std::string(line);
+                    }
+                }
+                scanLine(m, line, run, stats);
+            }
+            m.in.erase(0, start);
+            got += stats.received - before;
+            if (!open) {
+                drop(m);
+            }
+        }
+        if (got > 0) {
+            run.received.fetch_add(got);
+        }
+    }
+    ::close(epoll);
+}
+
+// Seats every member: connections open a few at a time, each counted as admitted once the server
+// says anything (ncat listens with a backlog of 10, and with SYN cookies a connection the server never
+// accepted still looks open to us); then the nickname handshakes; then member 0 sends probes until every
+// other member has seen one - from then on the server relays to all of them. False (and `error`) if not
+// everyone was seated by the deadline.
+bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun& run, u64 deadline,
+              std::string& error) {
+    constexpr std::size_t kAdmitWindow = 8;        // connections the server has not spoken on yet
+    constexpr u64 kSilentAdmitNs = 1'000'000'000;  // a server that greets nobody: admitted after this
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    char probe[24];
+    std::snprintf(probe, sizeof probe, "~p %x ", run.id);
+    std::size_t next = 0, unadmitted = 0, probesSent = 0;
+    u64 nextProbe = 0;
+    bool ready = false;
+    auto admit = [&](Member& m) {
+        if (!m.admitted) {
+            m.admitted = true;
+            --unadmitted;
+        }
+    };
+    epoll_event events[512];
+    while (error.empty()) {
+        u64 now = nowNs();
+        if (now >= deadline) {
+            error = "not every member was seated before the join deadline";
+            break;
+        }
+        while (next < room.size() && unadmitted < kAdmitWindow) {
+            Member& m = room[next++];
+            // The stalled member gets a small receive window, as a client on a slow link has: its
+            // backlog builds up in the server, not in our kernel.
+            m.fd = startConnect(endpoint, m.stalled ? 2048 : 0);
+            if (m.fd < 0) {
+                error = std::string("connect: ") + std::strerror(errno);
+                break;
+            }
+            m.connecting = true;
+            m.connectedAt = now;
+            ++unadmitted;
+            epoll_event event{};
+            event.events = EPOLLIN | EPOLLOUT;
+            event.data.ptr = &m;
+            ::epoll_ctl(epoll, EPOLL_CTL_ADD, m.fd, &event);
+        }
+        if (!error.empty()) {
+            break;
+        }
+        for (std::size_t i = 0; i < next && unadmitted > 0; ++i) {
+            if (!room[i].connecting && !room[i].admitted && now - room[i].connectedAt > kSilentAdmitNs) {
+                admit(room[i]);
+            }
+        }
+        if (next == room.size() &&
+            std::all_of(room.begin(), room.end(), [](const Member& m) { return m.joined; })) {
+            if (std::all_of(room.begin() + 1, room.end(), [](const Member& m) { return m.probed; })) {
+                ready = true;
+                break;
+            }
+            if (now >= nextProbe) {
+                char marker[48];
+                std::snprintf(marker, sizeof marker, "~p %x %zu~", run.id, probesSent++);
+                room[0].out += messageText(run, room[0], marker);
+                nextProbe = now + 20'000'000;
+                if (!flush(room[0], -1)) {
+                    error = "member 0 could not send";
+                    break;
+                }
+            }
+        }
+        const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, now, 20));
+        now = nowNs();
+        for (int e = 0; e < n && error.empty(); ++e) {
+            Member& m = *static_cast<Member*>(events[e].data.ptr);
+            if (m.connecting) {
+                int failure = 0;
+                socklen_t length = sizeof failure;
+                ::getsockopt(m.fd, SOL_SOCKET, SO_ERROR, &failure, &length);
+                if (failure != 0) {
+                    error = std::string("connect: ") + std::strerror(failure);
+                    break;
+                }
+                if (!(events[e].events & EPOLLOUT)) {
+                    continue;
+                }
+                m.connecting = false;
+                m.connectedAt = now;
+                epoll_event event{};
+                event.events = EPOLLIN;
+                event.data.ptr = &m;
+                ::epoll_ctl(epoll, EPOLL_CTL_MOD, m.fd, &event);
+                continue;
+            }
+            if (!(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+                continue;
+            }
+            if (!receive(m, 4)) {
+                error = "the server closed member " + m.nick + " while it was joining";
+                if (!m.in.empty()) {
+                    error += " (last said: " + m.in.substr(0, 120) + ")";
+                }
+                break;
+            }
+            if (!m.in.empty()) {
+                admit(m);
+            }
+            if (!m.joined) {
+                error = advanceHandshake(m, run.dialect);
+                if (!flush(m, -1)) {
+                    error = "member " + m.nick + " could not send its nickname";
+                }
+            }
+            if (m.joined) {
+                m.probed = m.probed || m.in.find(probe) != std::string::npos;
+                // Keep only a probe's length: enough to find one split across two reads.
+                if (m.in.size() > 32) {
+                    m.in.erase(0, m.in.size() - 32);
+                }
+            }
+        }
+    }
+    ::close(epoll);  // the measuring threads watch the members with their own
+    return ready;
 }
 
 int runChat(const Options& options) {
-    raiseFileLimit();
-    const int members = static_cast<int>(options.number("members", 10));
-    const int senders = static_cast<int>(options.number("senders", 1));
-    const double rate = options.number("rate", 10);
-    const double duration = options.number("duration", 3);
-    const std::string dialect = options.text("dialect", "line");
-    const bool withStalled = options.number("stalled", 0) > 0;
-    const int port = static_cast<int>(options.number("port", 0));
-    const std::size_t perSender = static_cast<std::size_t>(rate * duration * 1.5) + 16;
-    const int total = members + (withStalled ? 1 : 0);
-    const int epoll = ::epoll_create1(0);
-    std::vector<Member> room(static_cast<std::size_t>(total));
-    ChatStats stats;
-    auto readInto = [&](Member& m, std::uint64_t now) -> bool {
-        char chunk[65536];
-        for (;;) {
-            const ssize_t n = ::recv(m.fd, chunk, sizeof chunk, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN)) {
-                return false;
-            }
-            if (n < 0) {
-                return true;
-            }
-            m.buffer.append(chunk, static_cast<std::size_t>(n));
-            if (!m.joined) {
-                if (dialect == "line") {
-                    if (!m.sentNick && m.buffer.find("* Choose a nickname") != std::string::npos) {
-                        const std::string nick = "m" + std::to_string(m.index) + "\n";
-                        ::send(m.fd, nick.data(), nick.size(), MSG_NOSIGNAL);
-                        m.sentNick = true;
-                    }
-                    if (m.buffer.find("* Welcome") != std::string::npos) {
-                        m.joined = true;
-                    }
-                } else if (dialect == "seed") {
-                    if (!m.sentNick && m.buffer.find("NICK") != std::string::npos) {
-                        const std::string nick = "m" + std::to_string(m.index);
-                        ::send(m.fd, nick.data(), nick.size(), MSG_NOSIGNAL);
-                        m.sentNick = true;
-                    }
-                    if (m.buffer.find("Connected to server!") != std::string::npos) {
-                        m.joined = true;
-                    }
-                }
-                if (m.joined) {
-                    m.buffer.clear();
-                }
-                continue;
-            }
-            std::size_t start = 0;
-            for (std::size_t newline; (newline = m.buffer.find('\n', start)) != std::string::npos; start = newline + 1) {
-                scanLine(m, m.buffer.substr(start, newline - start), stats, now);
-            }
-            m.buffer.erase(0, start);
-        }
-    };
-    for (int i = 0; i < total; ++i) {
-        Member& m = room[static_cast<std::size_t>(i)];
-        m.index = i;
-        m.stalled = withStalled && i == total - 1;
-        if (m.stalled) {
-            // A small receive window, as a client on a slow link has: its backlog builds up in the server, not in our kernel.
-            m.fd = connectSmallWindow("127.0.0.1", port);
-        } else {
-            m.fd = connectTo("127.0.0.1", port, true);
-        }
-        if (m.fd < 0) {
-            std::printf("chat: connection %d failed: %s\n", i, std::strerror(errno));
-            return 1;
-        }
-        setBlocking(m.fd, false);
-        m.joined = dialect == "ncat";
-        m.seen.assign(static_cast<std::size_t>(senders), std::vector<bool>(perSender, false));
-        m.highest.assign(static_cast<std::size_t>(senders), -1);
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.ptr = &m;
-        ::epoll_ctl(epoll, EPOLL_CTL_ADD, m.fd, &event);
+    const Endpoint endpoint = endpointFrom(options);
+    const auto memberCount = static_cast<std::size_t>(options.integer("members", 10, 2, 100'000));
+    const auto senderCount = static_cast<std::size_t>(options.integer("senders", 1, 1, 100'000));
+    const double rate = options.number("rate", 10, 0.1, 100'000);
+    const double duration = options.number("duration", 3, 0.05, 3600);
+    const double grace = options.number("grace", 3, 0, 600);
+    const double joinTimeout = options.number("join-timeout", 30, 0.1, 600);
+    const bool withStalled = options.integer("stalled", 0, 0, 1) == 1;
+    const auto threads = static_cast<std::size_t>(options.integer("threads", 1, 1, 64));
+    const std::string dialectName = options.required("dialect");
+    if (senderCount > memberCount) {
+        throw UsageError("--senders cannot exceed --members");
     }
-    // Everyone joins before anyone talks.
-    epoll_event events[512];
-    const auto joinDeadline = Clock::now() + std::chrono::seconds(30);
-    auto allJoined = [&] { return std::all_of(room.begin(), room.end(), [](const Member& m) { return m.joined; }); };
-    while (!allJoined() && Clock::now() < joinDeadline) {
-        const int ready = ::epoll_wait(epoll, events, 512, 50);
-        for (int i = 0; i < ready; ++i) {
-            readInto(*static_cast<Member*>(events[i].data.ptr), nowNs());
-        }
+    ChatRun run;
+    run.burst = options.integer("burst", 0, 0, 1) == 1;
+    if (dialectName == "line") {
+        run.dialect = Dialect::Line;
+    } else if (dialectName == "seed") {
+        run.dialect = Dialect::Seed;
+    } else if (dialectName == "ncat") {
+        run.dialect = Dialect::Ncat;
+    } else {
+        throw UsageError("--dialect must be line, seed or ncat");
     }
-    if (!allJoined()) {
-        std::printf("chat: not every member could join within 30 s\n");
-        return 1;
-    }
-    if (dialect == "ncat") {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ncat has no handshake to wait for
-    }
-    for (auto& m : room) {  // drain join notices
-        readInto(m, nowNs());
-        m.buffer.clear();
-    }
-    if (withStalled) {
-        ::epoll_ctl(epoll, EPOLL_CTL_DEL, room.back().fd, nullptr);  // from now on it never reads
+    run.id = static_cast<std::uint32_t>((nowNs() ^ (static_cast<u64>(::getpid()) << 20)) & 0xffffffu);
+    run.senders = senderCount;
+    run.perSender = std::max<std::size_t>(1, static_cast<std::size_t>(rate * duration + 0.5));
+    run.intervalNs = static_cast<u64>(1e9 / rate);
+    run.receiversPerMessage = run.dialect == Dialect::Seed ? memberCount : memberCount - 1;
+    const std::size_t total = memberCount + (withStalled ? 1 : 0);
+    if (raiseFileLimit() < total + 16) {
+        std::printf("chat: the descriptor limit allows fewer than %zu connections\n", total);
     }
 
-    std::uint64_t sent = 0;
-    std::vector<std::uint64_t> nextSend(static_cast<std::size_t>(senders), nowNs());
-    std::vector<std::int64_t> sequence(static_cast<std::size_t>(senders), 0);
-    const std::uint64_t interval = static_cast<std::uint64_t>(1e9 / rate);
-    const std::uint64_t sendUntil = nowNs() + static_cast<std::uint64_t>(duration * 1e9);
-    const int receivers = members - (dialect == "seed" ? 0 : 1);
-    const auto began = Clock::now();
-    std::uint64_t graceUntil = sendUntil + 3'000'000'000ULL;
-    for (;;) {
-        const std::uint64_t now = nowNs();
-        for (int s = 0; s < senders && now < sendUntil; ++s) {
-            while (nextSend[static_cast<std::size_t>(s)] <= now && now < sendUntil) {
-                char message[128];
-                const std::string prefix = dialect == "seed" ? "m" + std::to_string(s) + ": " : "";
-                const int length = std::snprintf(message, sizeof message, "%s~m %d %lld %llu~\n", prefix.c_str(), s,
-                                                 static_cast<long long>(sequence[static_cast<std::size_t>(s)]++),
-                                                 static_cast<unsigned long long>(nowNs()));
-                if (::send(room[static_cast<std::size_t>(s)].fd, message, static_cast<std::size_t>(length), MSG_NOSIGNAL) != length) {
-                    ++stats.errors;
-                }
-                ++sent;
-                nextSend[static_cast<std::size_t>(s)] += interval;
-            }
-        }
-        if (now >= sendUntil && (stats.received + stats.duplicated >= sent * static_cast<std::uint64_t>(receivers) || now >= graceUntil)) {
-            break;
-        }
-        std::uint64_t wake = now >= sendUntil ? now + 10'000'000 : *std::min_element(nextSend.begin(), nextSend.end());
-        const int timeout = wake > now ? static_cast<int>((wake - now) / 1'000'000) : 0;
-        const int ready = ::epoll_wait(epoll, events, 512, timeout);
-        for (int i = 0; i < ready; ++i) {
-            if (!readInto(*static_cast<Member*>(events[i].data.ptr), nowNs())) {
-                ++stats.errors;
-                ::epoll_ctl(epoll, EPOLL_CTL_DEL, static_cast<Member*>(events[i].data.ptr)->fd, nullptr);
-            }
-        }
+    char nickPrefix[16];
+    std::snprintf(nickPrefix, sizeof nickPrefix, "b%06x-", run.id);
+    std::vector<Member> room(total);
+    for (std::size_t i = 0; i < total; ++i) {
+        Member& m = room[i];
+        m.index = i;
+        m.stalled = withStalled && i == total - 1;
+        char number[24];
+        std::snprintf(number, sizeof number, "%05zu", i);  // fixed width: no nick is a prefix of another
+        m.nick = nickPrefix + std::string(number);
+        m.seen.assign(senderCount, std::vector<bool>(run.perSender, false));
+        m.highest.assign(senderCount, -1);
     }
-    const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    const u64 joinBegan = nowNs();
+    std::string joinError;
+    const bool ready = joinRoom(room, endpoint, run, joinBegan + secondsToNs(joinTimeout), joinError);
+    const std::size_t joined = static_cast<std::size_t>(std::count_if(
+        room.begin(), room.end(), [](const Member& m) { return m.joined && (m.probed || m.index == 0); }));
+    const double joinMs = static_cast<double>(nowNs() - joinBegan) / 1e6;
+    if (!ready) {
+        if (joinError.empty()) {
+            joinError = "not every member joined within " + std::to_string(joinTimeout) + " s";
+        }
+        std::printf("chat (%s): %zu of %zu members joined in %.0f ms: %s\n", dialectName.c_str(), joined,
+                    total, joinMs, joinError.c_str());
+        std::printf(
+            "RESULT mode=chat dialect=%s members=%zu joined=%zu join_ms=%.0f join_failed=1 errors=1\n",
+            dialectName.c_str(), memberCount, joined, joinMs);
+        for (auto& m : room) {
+            if (m.fd >= 0) {
+                ::close(m.fd);
+            }
+        }
+        return 1;
+    }
+    // Late probes and notices are not part of the measurement.
+    for (auto& m : room) {
+        receive(m, 64);
+        m.in.clear();
+    }
+
+    // Measure: the stalled member is never read again; everyone else is split across the threads.
+    std::vector<std::vector<Member*>> shares(std::min(threads, memberCount));
+    for (std::size_t i = 0; i < memberCount; ++i) {
+        shares[i % shares.size()].push_back(&room[i]);
+    }
+    run.startNs = nowNs() + 1'000'000;
+    run.graceUntilNs = run.startNs + secondsToNs(duration) + secondsToNs(grace);
+    std::vector<ChatStats> stats(shares.size());
+    const double cpuBefore = cpuSeconds();
+    const u64 measureBegan = nowNs();
+    std::vector<std::thread> workers;
+    for (std::size_t t = 0; t < shares.size(); ++t) {
+        workers.emplace_back([&, t] { chatWorker(shares[t], run, stats[t]); });
+    }
+    for (auto& worker : workers) {
+        worker.join();
+    }
+    const double cpuShare = (cpuSeconds() - cpuBefore) / (static_cast<double>(nowNs() - measureBegan) / 1e9);
+
     int stalledClosed = -1;
     if (withStalled) {
-        // Read what it was sent until the server's close shows up (bounded).
+        // Drain it now: the server's close shows after what it was sent. Silence for 1 s (or 10 s in
+        // all) means the server kept it.
         Member& stalled = room.back();
         stalledClosed = 0;
-        const auto deadline = Clock::now() + std::chrono::seconds(10);
-        char chunk[65536];
-        while (Clock::now() < deadline) {
-            const ssize_t n = ::recv(stalled.fd, chunk, sizeof chunk, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN)) {
-                stalledClosed = 1;
-                break;
-            }
-            if (n < 0) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const u64 deadline = nowNs() + secondsToNs(10);
+        u64 quietUntil = nowNs() + secondsToNs(1);
+        const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+        epoll_event event{};
+        event.events = EPOLLIN;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, stalled.fd, &event);
+        while (nowNs() < std::min(deadline, quietUntil)) {
+            if (::epoll_wait(epoll, &event, 1, msUntil(std::min(deadline, quietUntil), nowNs(), 100)) > 0) {
+                if (!receive(stalled, 16)) {
+                    stalledClosed = 1;
+                    break;
+                }
+                stalled.in.clear();
+                quietUntil = nowNs() + secondsToNs(1);
             }
         }
+        ::close(epoll);
     }
-    const std::uint64_t expected = sent * static_cast<std::uint64_t>(receivers);
-    const std::uint64_t lost = expected > stats.received ? expected - stats.received : 0;
-    const double p50 = percentile(stats.latencies, 50), p99 = percentile(stats.latencies, 99),
-                 max = percentile(stats.latencies, 100);
-    std::printf("chat (%s): %d members, %d senders x %.0f msg/s: sent %llu, expected %llu deliveries, received %llu, lost %llu, "
-                "duplicated %llu, out of order %llu; %.0f deliveries/s; latency p50 %.1f p99 %.1f max %.1f us%s\n",
-                dialect.c_str(), members, senders, rate, static_cast<unsigned long long>(sent),
-                static_cast<unsigned long long>(expected), static_cast<unsigned long long>(stats.received),
-                static_cast<unsigned long long>(lost), static_cast<unsigned long long>(stats.duplicated),
-                static_cast<unsigned long long>(stats.reordered), static_cast<double>(stats.received) / seconds, p50, p99, max,
-                withStalled ? (stalledClosed == 1 ? "; the stalled member was closed" : "; the stalled member was NOT closed") : "");
-    std::printf("RESULT mode=chat sent=%llu expected=%llu received=%llu lost=%llu duplicated=%llu reordered=%llu "
-                "deliveries_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f stalled_closed=%d errors=%llu\n",
-                static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
-                static_cast<unsigned long long>(stats.received), static_cast<unsigned long long>(lost),
-                static_cast<unsigned long long>(stats.duplicated), static_cast<unsigned long long>(stats.reordered),
-                static_cast<double>(stats.received) / seconds, p50, p99, max, stalledClosed,
-                static_cast<unsigned long long>(stats.errors));
+
+    ChatStats sum;
+    for (auto& s : stats) {
+        sum.received += s.received;
+        sum.duplicated += s.duplicated;
+        sum.reordered += s.reordered;
+        sum.unexpected += s.unexpected;
+        sum.foreign += s.foreign;
+        sum.malformed += s.malformed;
+        sum.serverErrors += s.serverErrors;
+        sum.dropped += s.dropped;
+        sum.lastReceiveNs = std::max(sum.lastReceiveNs, s.lastReceiveNs);
+        if (sum.firstServerError.empty()) {
+            sum.firstServerError = s.firstServerError;
+        }
+        sum.latencies.insert(sum.latencies.end(), s.latencies.begin(), s.latencies.end());
+    }
     for (auto& m : room) {
         ::close(m.fd);
     }
-    return sent > 0 ? 0 : 1;
+    const u64 sent = run.sent.load();
+    const u64 expected = sent * run.receiversPerMessage;
+    const u64 lost = expected > sum.received ? expected - sum.received : 0;
+    const double activeSeconds = sum.lastReceiveNs > run.startNs
+                                     ? static_cast<double>(sum.lastReceiveNs - run.startNs) / 1e9
+                                     : duration;
+    const double deliveriesPerSecond = static_cast<double>(sum.received) / activeSeconds;
+    const Percentiles p = percentiles(sum.latencies);
+    const u64 errors = lost + sum.duplicated + sum.reordered + sum.unexpected + sum.malformed +
+                       sum.serverErrors + sum.dropped;
+    std::printf("chat (%s): %zu members%s, %zu senders x %g msg/s for %g s (joined in %.0f ms)\n",
+                dialectName.c_str(), memberCount, withStalled ? " + 1 that never reads" : "", senderCount,
+                rate, duration, joinMs);
+    std::printf(
+        "  sent %llu messages; expected %llu deliveries, received %llu: lost %llu, duplicated %llu, "
+        "out of order %llu, to the sender %llu\n",
+        static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
+        static_cast<unsigned long long>(sum.received), static_cast<unsigned long long>(lost),
+        static_cast<unsigned long long>(sum.duplicated), static_cast<unsigned long long>(sum.reordered),
+        static_cast<unsigned long long>(sum.unexpected));
+    std::printf(
+        "  %.0f deliveries/s; delivery latency p50 %.1f  p99 %.1f  max %.1f us; the load generator used "
+        "%.0f%% of a CPU%s\n",
+        deliveriesPerSecond, p.p50, p.p99, p.max, cpuShare * 100,
+        cpuShare > 0.9 * static_cast<double>(shares.size()) ? " (near its limit: it may be the bottleneck)"
+                                                            : "");
+    if (sum.malformed + sum.serverErrors + sum.dropped + sum.foreign > 0) {
+        std::printf(
+            "  also: %llu malformed markers, %llu from another run (ignored), %llu members dropped by the "
+            "server, %llu error lines%s%s\n",
+            static_cast<unsigned long long>(sum.malformed), static_cast<unsigned long long>(sum.foreign),
+            static_cast<unsigned long long>(sum.dropped), static_cast<unsigned long long>(sum.serverErrors),
+            sum.firstServerError.empty() ? "" : ", first: ", sum.firstServerError.c_str());
+    }
+    if (withStalled) {
+        std::printf("  the member that never reads was %s\n",
+                    stalledClosed == 1 ? "closed by the server" : "NOT closed by the server");
+    }
+    std::printf(
+        "RESULT mode=chat dialect=%s members=%zu joined=%zu senders=%zu rate=%g duration=%g burst=%d "
+        "join_ms=%.0f "
+        "sent=%llu expected=%llu received=%llu lost=%llu duplicated=%llu reordered=%llu unexpected=%llu "
+        "deliveries_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f stalled_closed=%d "
+        "dropped=%llu "
+        "malformed=%llu server_errors=%llu errors=%llu\n",
+        dialectName.c_str(), memberCount, joined, senderCount, rate, duration, run.burst ? 1 : 0, joinMs,
+        static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
+        static_cast<unsigned long long>(sum.received), static_cast<unsigned long long>(lost),
+        static_cast<unsigned long long>(sum.duplicated), static_cast<unsigned long long>(sum.reordered),
+        static_cast<unsigned long long>(sum.unexpected), deliveriesPerSecond, p.p50, p.p99, p.max, cpuShare,
+        stalledClosed, static_cast<unsigned long long>(sum.dropped),
+        static_cast<unsigned long long>(sum.malformed), static_cast<unsigned long long>(sum.serverErrors),
+        static_cast<unsigned long long>(errors));
+    return errors == 0 && sent > 0 ? 0 : 1;
 }
 
-// ---- hold --------------------------------------------------------------------
+// ---- hold --------------------------------------------------------------------------------------
 
-long residentKiB(const std::string& pid) {
-    std::ifstream status("/proc/" + pid + "/status");
+long residentKiB(long pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(status, line)) {
         if (line.rfind("VmRSS:", 0) == 0) {
-            return std::stol(line.substr(6));
+            return std::strtol(line.c_str() + 6, nullptr, 10);
         }
     }
     return -1;
 }
 
+// Sockets the process holds (-1 if /proc does not let us look): how many connections it accepted.
+long socketCount(long pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* handle = ::opendir(dir.c_str());
+    if (handle == nullptr) {
+        return -1;
+    }
+    long count = 0;
+    char target[64];
+    while (const dirent* entry = ::readdir(handle)) {
+        const std::string path = dir + "/" + entry->d_name;
+        const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            count += std::strncmp(target, "socket:", 7) == 0 ? 1 : 0;
+        }
+    }
+    ::closedir(handle);
+    return count;
+}
+
 int runHold(const Options& options) {
-    raiseFileLimit();
-    const int conns = static_cast<int>(options.number("conns", 100));
-    const std::size_t size = static_cast<std::size_t>(options.number("size", 16));
-    const std::string pid = options.text("pid", "");
-    const int port = static_cast<int>(options.number("port", 0));
-    const long before = pid.empty() ? -1 : residentKiB(pid);
-    std::vector<int> fds;
-    int failed = 0;
-    for (int i = 0; i < conns; ++i) {
-        const int fd = connectTo("127.0.0.1", port, true);
-        if (fd < 0) {
+    const Endpoint endpoint = endpointFrom(options);
+    const auto conns = static_cast<std::size_t>(options.integer("conns", 100, 1, 1'000'000));
+    const auto size = static_cast<std::size_t>(options.integer("size", 16, 1, 4096));
+    options.required("pid");
+    const long pid = options.integer("pid", 0, 1, 1L << 22);
+    const double timeout = options.number("timeout", 60, 1, 600);
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        throw UsageError("--pid " + std::to_string(pid) + ": no such process");
+    }
+    const rlim_t limit = raiseFileLimit();
+    std::size_t target = conns;
+    if (limit < conns + 16) {
+        target = limit > 16 ? static_cast<std::size_t>(limit) - 16 : 0;
+        std::printf("hold: the descriptor limit (%llu) allows only %zu of %zu connections\n",
+                    static_cast<unsigned long long>(limit), target, conns);
+    }
+    const long rssBefore = residentKiB(pid);
+    const long socketsBefore = socketCount(pid);
+    const u64 deadline = nowNs() + secondsToNs(timeout);
+    const u64 began = nowNs();
+    Opened opened = openConnections(endpoint, target, deadline);
+    const double connectMs = static_cast<double>(nowNs() - began) / 1e6;
+
+    // Every connection still works: a small message each way, checked byte for byte.
+    struct Held {
+        int fd;
+        std::size_t start;
+        std::string got;
+    };
+    std::vector<Held> held;
+    for (std::size_t i = 0; i < opened.fds.size(); ++i) {
+        if (opened.fds[i] >= 0) {
+            held.push_back(Held{opened.fds[i], patternStart(i), {}});
+        }
+    }
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::size_t waiting = 0, verified = 0, wrong = 0, failed = 0;
+    for (auto& h : held) {
+        if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
             ++failed;
             continue;
         }
-        fds.push_back(fd);
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.ptr = &h;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &event);
+        ++waiting;
     }
-    // Every connection still works: a message each way, checked.
-    int verified = 0;
-    const std::string message = pattern().substr(0, size);
-    for (const int fd : fds) {
-        ::send(fd, message.data(), message.size(), MSG_NOSIGNAL);
-    }
-    timeval timeout{5, 0};
-    for (const int fd : fds) {
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-        std::string got;
-        char chunk[4096];
-        while (got.size() < size) {
-            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-            if (n <= 0) {
-                break;
+    epoll_event events[512];
+    while (waiting > 0 && nowNs() < deadline) {
+        const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
+        for (int e = 0; e < n; ++e) {
+            Held& h = *static_cast<Held*>(events[e].data.ptr);
+            char chunk[4096];
+            const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
+            if (got < 0 && errno == EAGAIN) {
+                continue;
             }
-            got.append(chunk, static_cast<std::size_t>(n));
+            if (got > 0) {
+                h.got.append(chunk, static_cast<std::size_t>(got));
+            }
+            if (got <= 0 || h.got.size() >= size) {
+                ::epoll_ctl(epoll, EPOLL_CTL_DEL, h.fd, nullptr);
+                --waiting;
+                if (got <= 0) {
+                    ++failed;
+                } else if (h.got == std::string(patternAt(h.start, 0), size)) {
+                    ++verified;
+                } else {
+                    ++wrong;
+                }
+            }
         }
-        verified += got == message ? 1 : 0;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const long after = pid.empty() ? -1 : residentKiB(pid);
-    const double perConnection = before >= 0 && after >= 0 && !fds.empty() ? static_cast<double>(after - before) / static_cast<double>(fds.size()) : -1;
-    std::printf("hold: %d of %d connections open, %d verified; server RSS %ld KiB -> %ld KiB, %.2f KiB per connection\n",
-                static_cast<int>(fds.size()), conns, verified, before, after, perConnection);
-    std::printf("RESULT mode=hold conns=%d open=%d verified=%d rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f\n", conns,
-                static_cast<int>(fds.size()), verified, before, after, perConnection);
-    for (const int fd : fds) {
-        ::close(fd);
+    ::close(epoll);
+    const long rssAfter = residentKiB(pid);
+    const long socketsAfter = socketCount(pid);
+    const long accepted = socketsBefore >= 0 && socketsAfter >= 0 ? socketsAfter - socketsBefore : -1;
+    const std::size_t open = held.size();
+    const double perConnection = rssBefore >= 0 && rssAfter >= 0 && open > 0
+                                     ? static_cast<double>(rssAfter - rssBefore) / static_cast<double>(open)
+                                     : -1;
+    std::printf(
+        "hold: %zu of %zu connections open in %.0f ms (%zu failed%s%s); server holds %ld more sockets\n",
+        open, conns, connectMs, opened.failed, opened.failed ? ": " : "", opened.firstError.c_str(),
+        accepted);
+    std::printf("  %zu echoed correctly, %zu wrong, %zu closed or silent, %zu unanswered by the deadline\n",
+                verified, wrong, failed, waiting);
+    std::printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", rssBefore, rssAfter,
+                perConnection);
+    std::printf(
+        "RESULT mode=hold conns=%zu open=%zu accepted=%ld verified=%zu wrong=%zu failed=%zu connect_ms=%.0f "
+        "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f errors=%zu\n",
+        conns, open, accepted, verified, wrong, failed + waiting, connectMs, rssBefore, rssAfter,
+        perConnection, conns - verified);
+    for (const auto& h : held) {
+        ::close(h.fd);
     }
-    return failed == 0 && verified == conns ? 0 : 1;
+    return verified == conns ? 0 : 1;
 }
 
-// ---- startup -----------------------------------------------------------------
+// ---- startup -----------------------------------------------------------------------------------
 
-// From exec to every service of the config accepting connections.
+// Milliseconds from exec of plughostd to every listener in its ready file accepting a connection.
 int runStartup(const Options& options) {
+    const std::string binary = options.required("exec");
+    const std::string config = options.required("config");
+    const long cpu = options.integer("server-cpu", -1, -1, 1023);
+    const double timeout = options.number("timeout", 10, 0.1, 120);
     char scratch[] = "/tmp/plughost-startup-XXXXXX";
     if (::mkdtemp(scratch) == nullptr) {
+        std::perror("mkdtemp");
         return 1;
     }
     const std::string ready = std::string(scratch) + "/ready";
-    const std::string binary = options.text("exec");
-    const std::string config = options.text("config");
-    const auto began = Clock::now();
+    const u64 began = nowNs();
+    const u64 deadline = began + secondsToNs(timeout);
     const pid_t child = ::fork();
     if (child == 0) {
+        if (cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(static_cast<int>(cpu), &set);
+            ::sched_setaffinity(0, sizeof set, &set);
+        }
         const int null = ::open("/dev/null", O_WRONLY);
         ::dup2(null, 1);
         ::dup2(null, 2);
-        ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), "--ready-file", ready.c_str(), nullptr);
+        ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), "--ready-file", ready.c_str(),
+                nullptr);
         ::_exit(127);
     }
-    std::vector<int> ports;
-    const auto deadline = began + std::chrono::seconds(10);
+    std::string problem;
+    int status = 0;
+    bool exited = false;
     struct stat info {};
-    while (::stat(ready.c_str(), &info) != 0 && Clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Poll (bounded) for the ready file; a host that exits early ends the wait at once.
+    while (::stat(ready.c_str(), &info) != 0) {
+        if (::waitpid(child, &status, WNOHANG) == child) {
+            exited = true;
+            problem = "plughostd exited before it was ready";
+            break;
+        }
+        if (nowNs() >= deadline) {
+            problem = "no ready file within the timeout";
+            break;
+        }
+        ::usleep(100);
     }
-    std::ifstream in(ready);
-    std::string service, address;
-    while (in >> service >> address) {
-        ports.push_back(std::stoi(address.substr(address.rfind(':') + 1)));
+    std::vector<std::string> addresses;
+    if (problem.empty()) {
+        std::ifstream in(ready);
+        std::string service, address;
+        while (in >> service >> address) {
+            addresses.push_back(address);
+        }
     }
-    int accepting = 0;
-    for (const int port : ports) {
-        while (Clock::now() < deadline) {
-            const int fd = connectTo("127.0.0.1", port, true);
-            if (fd >= 0) {
-                ::close(fd);
+    std::size_t accepting = 0;
+    for (const auto& address : addresses) {
+        const auto colon = address.rfind(':');
+        std::string host = address.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[') {
+            host = host.substr(1, host.size() - 2);
+        }
+        Endpoint endpoint;
+        try {
+            endpoint = loopbackEndpoint(host, std::strtol(address.c_str() + colon + 1, nullptr, 10));
+        } catch (const UsageError&) {
+            continue;  // not a loopback TCP listener (e.g. a local socket): not ours to probe
+        }
+        while (nowNs() < deadline) {
+            const Opened one = openConnections(endpoint, 1, deadline);
+            if (one.fds[0] >= 0) {
+                ::close(one.fds[0]);
                 ++accepting;
                 break;
             }
+            ::usleep(100);
         }
     }
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
-    ::kill(child, SIGTERM);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+    const double ms = static_cast<double>(nowNs() - began) / 1e6;
+    if (!exited) {
+        ::kill(child, SIGTERM);
+        // Bounded: SIGKILL if it does not stop within 10 s.
+        const u64 stopBy = nowNs() + secondsToNs(10);
+        while (::waitpid(child, &status, WNOHANG) == 0) {
+            if (nowNs() >= stopBy) {
+                ::kill(child, SIGKILL);
+                ::waitpid(child, &status, 0);
+                break;
+            }
+            ::usleep(1000);
+        }
+    }
     std::remove(ready.c_str());
+    std::remove((ready + ".tmp").c_str());
     ::rmdir(scratch);
-    std::printf("startup: %d of %d listeners accepting %.1f ms after exec\n", accepting, static_cast<int>(ports.size()), ms);
-    std::printf("RESULT mode=startup ms=%.1f listeners=%d accepting=%d\n", ms, static_cast<int>(ports.size()), accepting);
-    return !ports.empty() && accepting == static_cast<int>(ports.size()) ? 0 : 1;
+    if (problem.empty() && accepting < addresses.size()) {
+        problem = "not every listener accepted";
+    }
+    std::printf("startup: %zu of %zu listeners accepting %.1f ms after exec%s%s\n", accepting,
+                addresses.size(), ms, problem.empty() ? "" : ": ", problem.c_str());
+    std::printf("RESULT mode=startup ms=%.1f listeners=%zu accepting=%zu errors=%d\n", ms, addresses.size(),
+                accepting, problem.empty() ? 0 : 1);
+    return problem.empty() && !addresses.empty() ? 0 : 1;
 }
+
+const char* kUsage =
+    "usage: plughost-loadgen MODE --option VALUE ...\n"
+    "  echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] "
+    "[--threads T]\n"
+    "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
+    "line|seed|ncat\n"
+    "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]\n"
+    "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]\n"
+    "  startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]\n"
+    "Hosts are loopback only. The last line of output is 'RESULT key=value ...'. See bench/README.md.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
     const std::string mode = argc > 1 ? argv[1] : "";
-    const Options options(argc, argv);
-    if (mode == "echo") {
-        return runEcho(options);
+    try {
+        if (mode == "echo") {
+            return runEcho(Options(
+                argc, argv, {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads"}));
+        }
+        if (mode == "chat") {
+            return runChat(Options(argc, argv,
+                                   {"host", "port", "members", "senders", "rate", "duration", "dialect",
+                                    "stalled", "burst", "threads", "grace", "join-timeout"}));
+        }
+        if (mode == "hold") {
+            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout"}));
+        }
+        if (mode == "startup") {
+            return runStartup(Options(argc, argv, {"exec", "config", "server-cpu", "timeout"}));
+        }
+        if (mode == "--help" || mode == "-h" || mode == "help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        throw UsageError(mode.empty() ? "no mode given" : "unknown mode '" + mode + "'");
+    } catch (const UsageError& error) {
+        std::fprintf(stderr, "plughost-loadgen: %s\n%s", error.what(), kUsage);
+        return 2;
     }
-    if (mode == "chat") {
-        return runChat(options);
-    }
-    if (mode == "hold") {
-        return runHold(options);
-    }
-    if (mode == "startup") {
-        return runStartup(options);
-    }
-    std::fprintf(stderr, "usage: plughost-loadgen echo|chat|hold|startup --option value ... (see bench/README.md)\n");
-    return 2;
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# One plughost-loadgen mode, briefly and with tiny sizes, so the benchmark instrument cannot rot
+# (tests/bench/CMakeLists.txt runs each mode as its own ctest; make bench is where speed is judged).
+#   smoke.sh echo|hold LOADGEN REFECHO
+#   smoke.sh chat|startup LOADGEN PLUGHOSTD PLUGIN_DIR
+# Every wait is a poll with a deadline; only the processes started here are stopped, by PID.
+set -euo pipefail
+mode=$1 loadgen=$2
+work=$(mktemp -d /tmp/plughost-bench-smoke-XXXXXX)
+pids=()
+
+now_ns() { date +%s%N; }
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+stop() {  # one PID started here, once: SIGTERM, then SIGKILL after 5 s
+    local deadline=$(( $(now_ns) + 5000000000 )) kept=() p
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    [ "${#kept[@]}" != "${#pids[@]}" ] || return 0
+    pids=("${kept[@]}")  # once reaped, its number may belong to another process
+    kill "$1" 2>/dev/null || true
+    while alive "$1"; do
+        if [ "$(now_ns)" -ge "$deadline" ]; then kill -9 "$1" 2>/dev/null || true; break; fi
+        sleep 0.01
+    done
+    wait "$1" 2>/dev/null || true
+}
+cleanup() {
+    local pid; for pid in "${pids[@]}"; do stop "$pid"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+wait_for_file() {  # FILE PID: up to 10 s, and only while PID runs
+    local deadline=$(( $(now_ns) + 10000000000 ))
+    until [ -s "$1" ]; do
+        alive "$2" || { echo "process $2 exited before writing $1" >&2; return 1; }
+        [ "$(now_ns)" -lt "$deadline" ] || { echo "no $1 within 10 s" >&2; return 1; }
+        sleep 0.01
+    done
+}
+# expect KEY VALUE: the last RESULT line has KEY=VALUE.
+expect() {
+    local got
+    got=$(grep '^RESULT ' "$work/out" | tail -n1 | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }')
+    [ "$got" = "$2" ] || { echo "expected $1=$2, got '$got'" >&2; exit 1; }
+}
+run() { "$loadgen" "$@" | tee "$work/out"; }
+
+case $mode in
+echo | hold)
+    refecho=$3
+    "$refecho" --port 0 --port-file "$work/port" & refecho_pid=$!; pids+=("$refecho_pid")
+    wait_for_file "$work/port" "$refecho_pid"
+    port=$(cat "$work/port")
+    if [ "$mode" = echo ]; then
+        run echo --port "$port" --conns 4 --size 100 --duration 0.3 --warmup 0.1
+        expect errors 0
+        run echo --port "$port" --conns 3 --size 70000 --inflight 2 --threads 2 --duration 0.3 --warmup 0.1
+        expect errors 0
+        # The instrument must notice a server that does not echo: refecho is not running any more.
+        stop "$refecho_pid"
+        if "$loadgen" echo --port "$port" --conns 1 --size 8 --duration 0.1 --warmup 0 > "$work/out"; then
+            echo "loadgen reported success against a closed port" >&2
+            exit 1
+        fi
+        expect connect_failed 1
+    else
+        run hold --port "$port" --conns 200 --pid "$refecho_pid"
+        expect verified 200
+        expect accepted 200
+    fi
+    ;;
+chat | startup)
+    plughostd=$3 plugins=$4
+    cat > "$work/host.yaml" <<YAML
+plugin_dir: $plugins
+log_level: warning
+services:
+  chat: {plugin: chat, listen: "127.0.0.1:0", max_queue: 16KiB}
+  seed: {plugin: chat, listen: "127.0.0.1:0", settings: {dialect: seed}}
+YAML
+    if [ "$mode" = startup ]; then
+        run startup --exec "$plughostd" --config "$work/host.yaml" --timeout 10
+        expect accepting 2
+        exit 0
+    fi
+    "$plughostd" --config "$work/host.yaml" --ready-file "$work/ready" 2> "$work/host.log" & host_pid=$!; pids+=("$host_pid")
+    wait_for_file "$work/ready" "$host_pid" || { cat "$work/host.log" >&2; exit 1; }
+    port() { awk -v s="$1" '$1 == s { n = split($2, a, ":"); print a[n] }' "$work/ready"; }
+    run chat --port "$(port chat)" --dialect line --members 8 --senders 2 --rate 20 --duration 0.5 --grace 2
+    expect lost 0
+    expect errors 0
+    run chat --port "$(port seed)" --dialect seed --members 5 --senders 2 --rate 20 --duration 0.5 --grace 2
+    expect expected 100
+    expect errors 0
+    run chat --port "$(port chat)" --dialect line --members 4 --senders 1 --rate 20 --duration 0.3 --stalled 1 --grace 2
+    expect errors 0
+    ;;
+*)
+    echo "usage: smoke.sh echo|hold|chat|startup LOADGEN ..." >&2
+    exit 2
+    ;;
+esac
+echo "bench smoke ($mode): ok"
