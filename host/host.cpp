@@ -264,8 +264,11 @@ std::string Host::pluginDir() const {
 
 namespace plughost {
 
+// The starting fingerprint is taken here, before the caller announces readiness:
+// taken on the thread, it could already include a change made right after start-up
+// and that change would never be seen.
 Watcher::Watcher(Host& host, std::chrono::milliseconds debounce)
-    : host_(host), debounce_(debounce), thread_([this] { run(); }) {}
+    : host_(host), debounce_(debounce), settled_(fingerprint()), thread_([this] { run(); }) {}
 
 Watcher::~Watcher() {
     {
@@ -303,7 +306,7 @@ std::string Watcher::fingerprint() const {
 
 void Watcher::run() {
     constexpr auto kPoll = std::chrono::milliseconds(100);
-    std::string settled = fingerprint();
+    std::string settled = settled_;
     std::string seen = settled;
     auto changedAt = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(mutex_);

@@ -121,6 +121,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
+    const std::string settled_;  // what was there when watching began
     std::thread thread_;
 };
 
