@@ -3,12 +3,14 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
 PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev
+# The tests build one plugin with clang and libc++ (the C ABI must not care) and read ELF files.
+TEST_PACKAGES = clang libc++-dev libc++abi-dev binutils
 
 .PHONY: deps build run test clean
 
 # Installs the Debian packages that are missing (as root, non-interactive).
 deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(PACKAGES) $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

@@ -1,18 +1,17 @@
 #pragma once
-// context: what a plugin's factory and service see of the host — its settings
-// (typed getters that remember which keys were read), its logger, its name.
+// context: what a plugin's create() reads of its service — the `settings:` map
+// as typed values (remembering which keys were read, and why a value was
+// refused) — and the escaping applied to everything a plugin logs.
 
-#include <algorithm>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <Poco/Logger.h>
-#include <plughost/context.h>
-#include <yaml-cpp/yaml.h>
-
-#include "config.h"
 
 namespace plughost::context {
 
@@ -20,183 +19,45 @@ namespace plughost::context {
 // forge log lines or drive the operator's terminal.
 std::string escapeControl(std::string_view text);
 
-// The `settings:` map as the plugin sees it. Remembers which keys the plugin
-// asked for, so the host can reject the ones it never did (typos).
-class SettingsView final : public plughost::Settings {
+// The `settings:` map as the C ABI's setting_* entries see it. Results are the
+// ABI's codes: PLUGHOST_OK, PLUGHOST_ABSENT, or PLUGHOST_EINVAL after the
+// problem was recorded (rejections()). Strings handed out live as long as the view.
+class SettingsView {
 public:
+    struct Rejection {
+        std::string key;
+        std::string message;
+    };
+
     explicit SettingsView(YAML::Node map) : map_(std::move(map)) {}
 
-    bool has(std::string_view key) const override { return static_cast<bool>(node(key)); }
+    bool has(std::string_view key) const;
+    std::int32_t getString(std::string_view key, const std::string*& value);
+    std::int32_t getInt(std::string_view key, std::int64_t min, std::int64_t max, std::int64_t& value);
+    std::int32_t getDouble(std::string_view key, double& value);
+    std::int32_t getBool(std::string_view key, bool& value);
+    // A list of scalars; a single scalar counts as a list of one.
+    std::int32_t getList(std::string_view key, const std::vector<std::string>*& value);
+    // Records that the plugin cannot use the key's value. Returns PLUGHOST_EINVAL.
+    std::int32_t reject(std::string_view key, std::string why);
 
-    std::string getString(std::string_view key, std::string_view fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value || value.IsNull()) {
-            return std::string(fallback);
-        }
-        if (!value.IsScalar()) {
-            reject(key, "must be text");
-        }
-        return value.Scalar();
-    }
-
-    std::int64_t getInt(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        std::int64_t number = 0;
-        bool ok = value.IsScalar();
-        if (ok) {
-            try {
-                std::size_t used = 0;
-                number = std::stoll(value.Scalar(), &used);
-                ok = used == value.Scalar().size();
-            } catch (const std::exception&) {
-                ok = false;
-            }
-        }
-        if (!ok) {
-            reject(key, "must be a whole number");
-        }
-        if (number < min || number > max) {
-            reject(key, std::to_string(number) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
-        }
-        return number;
-    }
-
-    double getDouble(std::string_view key, double fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        double number = 0;
-        if (!value.IsScalar() || !YAML::convert<double>::decode(value, number)) {
-            reject(key, "must be a number");
-        }
-        return number;
-    }
-
-    bool getBool(std::string_view key, bool fallback) const override {
-        const YAML::Node value = node(key);
-        if (!value) {
-            return fallback;
-        }
-        bool flag = false;
-        if (!value.IsScalar() || !YAML::convert<bool>::decode(value, flag)) {
-            reject(key, "must be true or false");
-        }
-        return flag;
-    }
-
-    std::vector<std::string> getStringList(std::string_view key) const override {
-        const YAML::Node value = node(key);
-        std::vector<std::string> items;
-        if (!value || value.IsNull()) {
-            return items;
-        }
-        if (value.IsScalar()) {
-            items.push_back(value.Scalar());
-            return items;
-        }
-        if (!value.IsSequence()) {
-            reject(key, "must be a list of text values");
-        }
-        for (const auto& item : value) {
-            if (!item.IsScalar()) {
-                reject(key, "must be a list of text values");
-            }
-            items.push_back(item.Scalar());
-        }
-        return items;
-    }
-
-    std::string getChoice(std::string_view key, std::string_view fallback,
-                          const std::vector<std::string>& choices) const override {
-        const std::string value = getString(key, fallback);
-        if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
-            std::string known;
-            for (const auto& choice : choices) {
-                known += (known.empty() ? "" : ", ") + choice;
-            }
-            reject(key, "'" + value + "' is not one of: " + known);
-        }
-        return value;
-    }
-
-    std::vector<std::string> unreadKeys() const {
-        std::vector<std::string> unread;
-        for (const auto& entry : map_) {
-            if (read_.count(entry.first.Scalar()) == 0) {
-                unread.push_back(entry.first.Scalar());
-            }
-        }
-        return unread;
-    }
-
-    // The key's node for error positions, or the whole map when the key is absent.
-    YAML::Node locate(const std::string& key) const {
-        for (const auto& entry : map_) {
-            if (entry.first.Scalar() == key) {
-                return entry.second.Mark().is_null() ? entry.first : entry.second;
-            }
-        }
-        return map_;
-    }
-
-    YAML::Node keyNode(const std::string& key) const {
-        for (const auto& entry : map_) {
-            if (entry.first.Scalar() == key) {
-                return entry.first;
-            }
-        }
-        return map_;
-    }
+    const std::vector<Rejection>& rejections() const { return rejections_; }
+    // Keys given in YAML that the plugin never asked about.
+    std::vector<std::string> unreadKeys() const;
+    // The key's value node for error positions (its key node when the value has
+    // no position), or the whole map when the key is absent.
+    YAML::Node locate(const std::string& key) const;
+    // The key's own node, or the whole map when it is absent.
+    YAML::Node keyNode(const std::string& key) const;
 
 private:
-    YAML::Node node(std::string_view key) const {
-        read_.insert(std::string(key));
-        return map_[std::string(key)];
-    }
+    YAML::Node node(std::string_view key) const;
 
     const YAML::Node map_;
     mutable std::set<std::string> read_;
-};
-
-class ServiceLogger final : public plughost::Logger {
-public:
-    ServiceLogger(Poco::Logger& log, const std::string& service) : log_(log), prefix_(service + " ") {}
-
-    void log(plughost::LogLevel level, std::string_view message) override {
-        const Poco::Message::Priority priority = level == plughost::LogLevel::Debug     ? Poco::Message::PRIO_DEBUG
-                                                 : level == plughost::LogLevel::Info    ? Poco::Message::PRIO_INFORMATION
-                                                 : level == plughost::LogLevel::Warning ? Poco::Message::PRIO_WARNING
-                                                                                        : Poco::Message::PRIO_ERROR;
-        if (log_.is(priority)) {
-            log_.log(Poco::Message(log_.name(), prefix_ + escapeControl(message), priority));
-        }
-    }
-
-private:
-    Poco::Logger& log_;
-    const std::string prefix_;
-};
-
-class Context final : public plughost::ServiceContext {
-public:
-    Context(const config::ServiceConfig& config, Poco::Logger& log)
-        : name_(config.name), settings_(config.settings), logger_(log, config.name), maxLine_(config.limits.maxLine) {}
-
-    const std::string& name() const override { return name_; }
-    const plughost::Settings& settings() const override { return settings_; }
-    plughost::Logger& logger() override { return logger_; }
-    std::size_t maxLine() const override { return maxLine_; }
-    const SettingsView& view() const { return settings_; }
-
-private:
-    std::string name_;
-    SettingsView settings_;
-    ServiceLogger logger_;
-    std::size_t maxLine_;
+    std::vector<Rejection> rejections_;
+    std::deque<std::string> strings_;  // what getString handed out (a deque never moves them)
+    std::map<std::string, std::vector<std::string>> lists_;
 };
 
 }  // namespace plughost::context

@@ -1,4 +1,6 @@
 // plughostctl: status, plugins, reload (through the admin socket) and check (offline).
+#include <unistd.h>
+
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
@@ -19,6 +21,7 @@
 #include <Poco/Util/HelpFormatter.h>
 
 #include "config.h"
+#include "host.h"
 #include "plugins.h"
 #include "services.h"
 
@@ -309,7 +312,7 @@ private:
             const Object::Ptr plugin = plugins->getObject(static_cast<unsigned>(i));
             const std::string name = plugin->getValue<std::string>("name");
             table.add({name.empty() ? "-" : name, plugin->getValue<std::string>("version"),
-                       plugin->getValue<std::string>("abi") == "0" ? "-" : plugin->getValue<std::string>("abi"),
+                       plugin->getValue<std::string>("abi").empty() ? "-" : plugin->getValue<std::string>("abi"),
                        joined(plugin->getArray("services")), plugin->getValue<std::string>("path"),
                        plugin->getValue<std::string>("description"), plugin->getValue<std::string>("state")});
         }
@@ -348,6 +351,15 @@ private:
             auto hostConfig = plughost::config::loadFile(file);
             if (!pluginDir_.empty()) {
                 hostConfig.pluginDir = pluginDir_;
+            }
+            // Like the daemon, run no plugin code as root: become user:/group: before loading any.
+            if (!hostConfig.user.empty() && ::geteuid() == 0) {
+                try {
+                    plughost::dropPrivileges(hostConfig.user, hostConfig.group);
+                } catch (const std::exception& error) {
+                    std::cout << file << ": " << error.what() << '\n';
+                    return kProblem;
+                }
             }
             const auto catalog = plughost::plugins::Catalog::scan(hostConfig.pluginDir);
             for (const auto& service : hostConfig.services) {

@@ -46,7 +46,7 @@ struct HostStatus {
 
 struct PluginStatus {
     std::string path, name, version, description;
-    std::uint32_t abi = 0;
+    std::string abi;  // "2.1"; empty when rejected before it was read
     std::string state;  // "loaded" or "rejected: <reason>"
     std::vector<std::string> services;
 };

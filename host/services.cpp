@@ -186,40 +186,12 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
         service->fail(why);
         return service;
     }
-    auto context = std::make_unique<context::Context>(config, service->log_);
-    const context::Context& view = *context;
-    service->context_ = std::move(context);
-    try {
-        service->instance_ = service->library_->descriptor().create(*service->context_);
-        if (!service->instance_) {
-            throw std::runtime_error("the factory returned no service");
-        }
-        service->framing_ = service->instance_->framing();
-    } catch (const plughost::SettingError& error) {
-        const config::Position at = config::positionOf(view.view().locate(error.key()), config.at.file);
-        service->configProblems_.push_back({at, path + ".settings." + error.key(), error.what()});
-        service->fail(service->configProblems_.back().format());
-    } catch (const std::exception& error) {
-        service->configProblems_.push_back(
-            {config.at, path, "plugin " + config.plugin + " refused to start: " + error.what()});
-        service->fail(service->configProblems_.back().format());
-    } catch (...) {
-        service->configProblems_.push_back({config.at, path, "plugin " + config.plugin + " refused to start"});
-        service->fail(service->configProblems_.back().format());
-    }
-    if (service->state_ == State::Failed) {
-        service->instance_.reset();
-        return service;
-    }
-    for (const auto& key : view.view().unreadKeys()) {
-        service->configProblems_.push_back({config::positionOf(view.view().keyNode(key), config.at.file),
-                                            path + ".settings." + key, "unknown setting for plugin " + config.plugin});
-    }
-    if (!service->configProblems_.empty()) {
+    service->instance_ = plugins::Instance::create(service->library_, config, service->configProblems_);
+    if (!service->instance_) {
         service->fail(service->configProblems_.front().format());
-        service->instance_.reset();
         return service;
     }
+    service->framing_ = service->instance_->framing();
     service->state_ = config.enabled ? State::Stopped : State::Disabled;
     if (!config.enabled) {
         service->instance_.reset();  // validated, but a disabled service holds no plugin state
@@ -274,11 +246,7 @@ void HostedService::beginStop(plughost::CloseReason reason, SpareSockets* keep) 
     if (state_ != State::Running) {
         return;
     }
-    try {
-        instance_->onStopping();
-    } catch (const std::exception& error) {
-        pluginFailed("onStopping", error.what());
-    }
+    instance_->stopping();
     for (const auto& session : liveSessions()) {
         session->closeGracefully(reason);
     }
@@ -303,7 +271,7 @@ void HostedService::finishStop(plughost::CloseReason reason, std::chrono::steady
 }
 
 std::string HostedService::pluginVersion() const {
-    return library_ ? library_->descriptor().version : "";
+    return library_ ? library_->version() : "";
 }
 
 std::vector<std::string> HostedService::boundAddresses() const {
@@ -315,7 +283,7 @@ std::vector<std::string> HostedService::boundAddresses() const {
 }
 
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
-    log_.error("%s (plugin %s): %s threw: %s", config_.name, config_.plugin, std::string(callback), context::escapeControl(what));
+    log_.error("%s (plugin %s): %s failed: %s", config_.name, config_.plugin, std::string(callback), context::escapeControl(what));
 }
 
 void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) {

@@ -83,7 +83,7 @@ public:
     const Refusals& refusals() const { return refusals_; }
 
     // SessionOwner
-    plughost::Service& plugin() override { return *instance_; }
+    plugins::Instance& plugin() override { return *instance_; }
     plughost::Framing framing() const override { return framing_; }
     const config::Limits& limits() const override { return config_.limits; }
     void pluginFailed(const char* callback, const std::string& what) override;
@@ -111,8 +111,7 @@ private:
     // Declared before the instance: members die in reverse, so the plugin's
     // object is destroyed before its library can be unloaded.
     std::shared_ptr<plugins::Library> library_;
-    std::unique_ptr<plughost::ServiceContext> context_;
-    std::unique_ptr<plughost::Service> instance_;
+    std::unique_ptr<plugins::Instance> instance_;
     plughost::Framing framing_ = plughost::Framing::Raw;
     std::vector<std::unique_ptr<Listener>> listeners_;
     sessions::Stats stats_;

@@ -61,20 +61,20 @@ SessionImpl::~SessionImpl() = default;
 // Bytes are queued and written by the session's I/O thread at the end of its
 // current batch of events: everything sent to one client in a batch (a busy
 // chat room) goes out in one system call instead of one per message.
-void SessionImpl::send(std::string_view bytes) {
-    if (bytes.empty()) {
-        return;
-    }
+bool SessionImpl::send(std::string_view bytes) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (phase_ != Phase::Open) {
-            return;
+            return false;
+        }
+        if (bytes.empty()) {
+            return true;
         }
         // Too slow: the kernel already refused more (we wait for EPOLLOUT) and the queue is full.
         if (writeArmed_ && outbound_.size() - outboundHead_ + bytes.size() > maxQueue_) {
             owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
             shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
-            return;
+            return false;
         }
         if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
             outbound_.erase(0, outboundHead_);
@@ -82,11 +82,34 @@ void SessionImpl::send(std::string_view bytes) {
         }
         outbound_.append(bytes.data(), bytes.size());
         if (flushScheduled_ || writeArmed_) {
-            return;  // a flush or an EPOLLOUT is already coming
+            return true;  // a flush or an EPOLLOUT is already coming
         }
         flushScheduled_ = true;
     }
-    loop_.scheduleFlush(std::static_pointer_cast<SessionImpl>(shared_from_this()));
+    loop_.scheduleFlush(shared_from_this());
+    return true;
+}
+
+void SessionImpl::retain() {
+    std::lock_guard<std::mutex> lock(pinMutex_);
+    if (pins_++ == 0) {
+        pinned_ = shared_from_this();
+    }
+}
+
+void SessionImpl::release() {
+    std::shared_ptr<SessionImpl> last;  // dropped after the lock: it may be the final reference
+    {
+        std::lock_guard<std::mutex> lock(pinMutex_);
+        if (pins_ > 0 && --pins_ == 0) {
+            last = std::move(pinned_);
+        }
+    }
+}
+
+std::size_t SessionImpl::queued() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return outbound_.size() - outboundHead_;
 }
 
 void SessionImpl::flushScheduled() {
@@ -194,16 +217,13 @@ bool SessionImpl::flushLocked() {
     return true;
 }
 
+// Runs a plugin callback; one that reports failure closes this session only.
 template <class Callback>
 bool SessionImpl::guarded(const char* name, Callback callback) {
-    try {
-        callback();
+    if (callback()) {
         return true;
-    } catch (const std::exception& error) {
-        owner_->pluginFailed(name, error.what());
-    } catch (...) {
-        owner_->pluginFailed(name, "an exception that is not a std::exception");
     }
+    owner_->pluginFailed(name, plugins::Instance::failure());
     owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
     abort(CloseReason::Error);
     return false;
@@ -212,8 +232,8 @@ bool SessionImpl::guarded(const char* name, Callback callback) {
 void SessionImpl::opened() {
     owner_->stats().accepted.fetch_add(1, std::memory_order_relaxed);
     owner_->stats().current.fetch_add(1, std::memory_order_relaxed);
-    owner_->sessionOpened(std::static_pointer_cast<SessionImpl>(shared_from_this()));
-    guarded("onOpen", [this] { plugin_.onOpen(*this); });
+    owner_->sessionOpened(shared_from_this());
+    guarded("on_open", [this] { return plugin_.open(*this, pluginData_); });
 }
 
 void SessionImpl::readable(char* buffer, std::size_t capacity) {
@@ -306,22 +326,15 @@ void SessionImpl::finish(CloseReason reason) {
         outbound_.shrink_to_fit();
     }
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
-    try {
-        plugin_.onClose(*this, reason);
-    } catch (const std::exception& error) {
-        owner_->pluginFailed("onClose", error.what());
-        owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
-    } catch (...) {
-        owner_->pluginFailed("onClose", "an exception that is not a std::exception");
-        owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
-    }
+    plugin_.close(*this, pluginData_, reason);
+    pluginData_ = nullptr;
     owner_->sessionClosed(*this);
-    loop_.retire(std::static_pointer_cast<SessionImpl>(shared_from_this()));
+    loop_.retire(shared_from_this());
 }
 
 void SessionImpl::deliver(const char* data, std::size_t size) {
     if (framing_ == plughost::Framing::Raw) {
-        guarded("onData", [&] { plugin_.onData(*this, std::string_view(data, size)); });
+        guarded("on_data", [&] { return plugin_.data(*this, pluginData_, std::string_view(data, size)); });
     } else {
         deliverLines(data, size);
     }
@@ -330,8 +343,8 @@ void SessionImpl::deliver(const char* data, std::size_t size) {
 void SessionImpl::deliverLines(const char* data, std::size_t size) {
     lines_.feed(
         std::string_view(data, size),
-        [this](std::string_view line) { guarded("onData", [&] { plugin_.onData(*this, line); }); },
-        [this] { guarded("onLineTooLong", [this] { plugin_.onLineTooLong(*this, maxLine_); }); },
+        [this](std::string_view line) { guarded("on_data", [&] { return plugin_.data(*this, pluginData_, line); }); },
+        [this] { guarded("on_line_too_long", [this] { return plugin_.lineTooLong(*this, pluginData_, maxLine_); }); },
         [this] { return phase_ == Phase::Open; });
 }
 

@@ -17,6 +17,7 @@
 #include <Poco/Net/StreamSocket.h>
 #include <plughost/service.h>
 
+#include "adapter.h"
 #include "config.h"
 #include "framing.h"
 
@@ -39,7 +40,7 @@ class SessionImpl;
 class SessionOwner {
 public:
     virtual ~SessionOwner() = default;
-    virtual plughost::Service& plugin() = 0;
+    virtual plugins::Instance& plugin() = 0;
     virtual plughost::Framing framing() const = 0;
     virtual const config::Limits& limits() const = 0;
     virtual Stats& stats() = 0;
@@ -57,16 +58,21 @@ class EventLoop;
 // One connection. The I/O thread owning it reads, frames and calls the plugin;
 // send() and close() may come from any thread and only touch the socket under
 // the session's mutex, which the I/O thread also holds when it closes the fd.
-class SessionImpl final : public plughost::Session {
+// To the plugin it is a plughost_session handle (plugins::SessionPort).
+class SessionImpl final : public plugins::SessionPort, public std::enable_shared_from_this<SessionImpl> {
 public:
     SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop);
-    ~SessionImpl() override;
+    ~SessionImpl();
 
+    // SessionPort: what the plugin may do, from any thread.
     std::uint64_t id() const override { return id_; }
     const std::string& peer() const override { return peer_; }
-    void send(std::string_view bytes) override;
+    bool send(std::string_view bytes) override;
     void close() override;
-    std::any& state() override { return state_; }
+    // A plugin that keeps the handle keeps the session object (not the connection) alive.
+    void retain() override;
+    void release() override;
+    std::size_t queued() override;
 
     // Ends the session at once for `reason` (too slow, shutdown, reload, limit). Any thread.
     void abort(plughost::CloseReason reason);
@@ -101,7 +107,7 @@ private:
     const int fd_;
     std::string peer_;
     std::shared_ptr<SessionOwner> owner_;
-    plughost::Service& plugin_;
+    plugins::Instance& plugin_;
     const plughost::Framing framing_;
     // The limits a session needs, copied: config::Limits also holds access lists.
     const std::size_t maxLine_;
@@ -122,7 +128,12 @@ private:
     framing::LineFramer lines_;
     std::chrono::steady_clock::time_point lastActivity_;
     std::chrono::steady_clock::time_point closingSince_;
-    std::any state_;
+    void* pluginData_ = nullptr;  // the plugin's per-session pointer (on_open's session_data)
+
+    // What the plugin's retained handles hold: the object, until the last release().
+    std::mutex pinMutex_;
+    std::size_t pins_ = 0;
+    std::shared_ptr<SessionImpl> pinned_;
 };
 
 // One I/O thread with its own epoll set.

@@ -148,11 +148,11 @@ TEST(Admin, PluginsListsEveryFileWithItsState) {
     ASSERT_TRUE(host.started()) << host.log();
     const auto table = ctl(host, {"plugins"});
     EXPECT_EQ(table.exitCode, 0);
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +1 +echo +" + plugins + "/echo\\.so +RFC 862 echo.* +loaded")))
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +2\\.1 +echo +" + plugins + "/echo\\.so +RFC 862 echo.* +loaded")))
         << table.output;
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +1 +" + plugins + "/probe\\.so"))) << table.output;
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +2\\.1 +" + plugins + "/probe\\.so"))) << table.output;
     EXPECT_NE(table.output.find("rejected: " + plugins + "/junk.so: not a shared library"), std::string::npos) << table.output;
-    EXPECT_NE(table.output.find("rejected: " + plugins + "/wrong_abi.so: built against plugin ABI 2"), std::string::npos);
+    EXPECT_NE(table.output.find("rejected: " + plugins + "/wrong_abi.so: built against plugin ABI 3.0"), std::string::npos);
     const auto json = ctl(host, {"plugins", "--json"});
     EXPECT_TRUE(std::regex_search(json.output, std::regex("\"path\": \"[^\"]*/echo\\.so\",\\s*\"state\": \"loaded\",\\s*\"services\": \\[\\s*\"echo\"\\s*\\]")))
         << json.output;

@@ -65,7 +65,7 @@ TEST(Docs, PluginGuideExampleBuildsAndServes) {
     EXPECT_TRUE(host.waitForLog("greeter 127.0.0.1:")) << host.log();
 
     const auto plugins_listing = runCtl({"plugins", "--socket", host.adminSocket()});
-    EXPECT_TRUE(std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +1 +greeter .*loaded"))) << plugins_listing.output;
+    EXPECT_TRUE(std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +2\\.1 +greeter .*loaded"))) << plugins_listing.output;
 }
 
 }  // namespace

@@ -297,7 +297,7 @@ TEST(Host, ExceptionInAPluginClosesOnlyThatSession) {
     ASSERT_TRUE(victim.send("fine\nboom\n"));
     EXPECT_EQ(victim.line(), "fine");
     EXPECT_TRUE(victim.waitClosed());
-    EXPECT_TRUE(host.waitForLog("f (plugin faulty): onData threw: boom on purpose")) << host.log();
+    EXPECT_TRUE(host.waitForLog("f (plugin faulty): on_data failed: boom on purpose")) << host.log();
     ASSERT_TRUE(bystander.send("still\n"));
     EXPECT_EQ(bystander.line(), "still");
 }

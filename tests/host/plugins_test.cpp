@@ -1,5 +1,10 @@
 // Plugin discovery: real libraries built to fail in each way the loader must survive.
+#include <sys/stat.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +19,7 @@ using plughost::test::TempDir;
 // A plugin folder holding copies of the named test plugins (and the real echo).
 class PluginDir {
 public:
+    PluginDir() { ::chmod(dir_.path().c_str(), 0755); }  // a plugin folder nobody else may write to
     void add(const std::string& name) {
         const std::string from = (name == "echo" ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
                                  "/" + name + ".so";
@@ -44,32 +50,118 @@ TEST(Plugins, LoadsAGoodPluginAndReadsItsDescriptor) {
     EXPECT_TRUE(echo.loaded()) << echo.rejection;
     EXPECT_EQ(echo.name, "echo");
     EXPECT_EQ(echo.version, "1.0.0");
-    EXPECT_EQ(echo.abi, plughost::kAbiVersion);
+    EXPECT_EQ(echo.abi, plughost::plugins::hostAbi());
+    EXPECT_EQ(echo.abi, "2.1");
     EXPECT_FALSE(echo.description.empty());
     std::string why;
     EXPECT_NE(catalog.find("echo", why), nullptr);
 }
 
-TEST(Plugins, WrongAbiIsRefusedNamingFileAndBothVersions) {
+// PLUGHOST_PROBE_MARKER for the fixtures: every function of wrong_abi.so and
+// cxx_abi_1.so writes to it, abi_probe_*'s create() too.
+class Marker {
+public:
+    Marker() : path_(dir_.path() + "/marker") { ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1); }
+    ~Marker() { ::unsetenv("PLUGHOST_PROBE_MARKER"); }
+    std::string text() const {
+        std::ifstream in(path_);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+
+private:
+    TempDir dir_;
+    std::string path_;
+};
+
+TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionRuns) {
+    Marker marker;
     PluginDir dir;
     dir.add("wrong_abi");
     const auto catalog = Catalog::scan(dir.path());
     const auto& entry = entryFor(catalog, "wrong_abi.so");
     EXPECT_FALSE(entry.loaded());
-    EXPECT_EQ(entry.rejection, dir.path() + "/wrong_abi.so: built against plugin ABI " +
-                                   std::to_string(plughost::kAbiVersion + 1) + ", but this host speaks ABI " +
-                                   std::to_string(plughost::kAbiVersion) + " (too new); rebuild it against this SDK");
+    EXPECT_EQ(entry.rejection, dir.path() + "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.1 "
+                                            "(too new); rebuild it against this SDK");
     std::string why;
     EXPECT_EQ(catalog.find("wrong_abi", why), nullptr);
     EXPECT_EQ(why, entry.rejection);  // a service naming it fails with the same reason
+    EXPECT_EQ(marker.text(), "");     // create, destroy, on_data: none ran
 }
 
-TEST(Plugins, LibraryWithoutEntryPointIsRefused) {
+TEST(Plugins, ANewerMinorIsRefusedAskingForANewerHost) {
+    Marker marker;
+    PluginDir dir;
+    dir.add("newer_minor");
+    const auto catalog = Catalog::scan(dir.path());
+    EXPECT_EQ(entryFor(catalog, "newer_minor.so").rejection,
+              dir.path() + "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.1 (too new); "
+                           "upgrade the host or rebuild the plugin against this SDK");
+    EXPECT_EQ(marker.text(), "");
+}
+
+TEST(Plugins, APluginOfTheOldCxxAbiIsRefusedWithoutCallingIt) {
+    Marker marker;
+    PluginDir dir;
+    dir.add("cxx_abi_1");
+    const auto catalog = Catalog::scan(dir.path());
+    EXPECT_EQ(entryFor(catalog, "cxx_abi_1.so").rejection,
+              dir.path() + "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
+                           "2.1 (too old); rebuild it against this SDK");
+    EXPECT_EQ(marker.text(), "");
+}
+
+TEST(Plugins, AnOlderMinorLoadsWithTheEntriesItLacksAbsent) {
+    PluginDir dir;
+    dir.add("abi_probe_v20");
+    dir.add("abi_probe_c");
+    const auto catalog = Catalog::scan(dir.path());
+    const auto& older = entryFor(catalog, "abi_probe_v20.so");
+    ASSERT_TRUE(older.loaded()) << older.rejection;
+    EXPECT_EQ(older.abi, "2.0");
+    EXPECT_NE(older.library->api().on_data, nullptr);
+    EXPECT_EQ(older.library->api().on_stopping, nullptr);  // beyond its table: never called
+    const auto& current = entryFor(catalog, "abi_probe_c.so");
+    ASSERT_TRUE(current.loaded()) << current.rejection;
+    EXPECT_EQ(current.abi, "2.1");
+    EXPECT_NE(current.library->api().on_stopping, nullptr);
+}
+
+TEST(Plugins, AnUnresolvedSymbolIsRefusedAtLoadNamingIt) {
+    PluginDir dir;
+    dir.add("unresolved");
+    dir.add("echo");
+    const auto catalog = Catalog::scan(dir.path());
+    const auto& entry = entryFor(catalog, "unresolved.so");
+    EXPECT_FALSE(entry.loaded());
+    EXPECT_EQ(entry.rejection.rfind(dir.path() + "/unresolved.so: cannot load: ", 0), 0u) << entry.rejection;
+    EXPECT_NE(entry.rejection.find("undefined symbol: plughost_test_function_nobody_defines"), std::string::npos)
+        << entry.rejection;
+    EXPECT_EQ(entry.rejection.find("/proc/self/fd"), std::string::npos) << entry.rejection;  // the real path only
+    EXPECT_TRUE(entryFor(catalog, "echo.so").loaded());
+}
+
+TEST(Plugins, LibraryWithoutTheAbiSymbolIsRefused) {
     PluginDir dir;
     dir.add("no_entry");
     const auto catalog = Catalog::scan(dir.path());
     const auto& entry = entryFor(catalog, "no_entry.so");
-    EXPECT_EQ(entry.rejection, dir.path() + "/no_entry.so: not a plughost plugin (no plughost_plugin_entry entry point)");
+    EXPECT_EQ(entry.rejection, dir.path() + "/no_entry.so: not a plughost plugin (it exports no plughost_abi)");
+}
+
+// The private copy lives in an anonymous memory file, not in /tmp (or TMPDIR).
+TEST(Plugins, LoadsFromAnAnonymousMemoryFileWithNothingInTmp) {
+    PluginDir dir;
+    dir.add("twin_a");
+    const char* saved = std::getenv("TMPDIR");
+    const std::string previous = saved ? saved : "";
+    ::setenv("TMPDIR", "/nonexistent/tmp", 1);  // a copy through a temp folder would fail now
+    const auto catalog = Catalog::scan(dir.path());
+    saved ? ::setenv("TMPDIR", previous.c_str(), 1) : ::unsetenv("TMPDIR");
+    ASSERT_TRUE(entryFor(catalog, "twin_a.so").loaded()) << entryFor(catalog, "twin_a.so").rejection;
+    std::ifstream maps("/proc/self/maps");
+    const std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+    EXPECT_NE(mapped.find("/memfd:plughost:twin_a.so"), std::string::npos);
+    EXPECT_EQ(mapped.find(dir.path() + "/twin_a.so"), std::string::npos);  // the file itself is never mapped
 }
 
 TEST(Plugins, TextFileNamedSoIsRefused) {

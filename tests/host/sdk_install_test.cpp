@@ -40,9 +40,9 @@ TEST(SdkInstall, OutOfTreePluginBuildsAgainstTheInstalledSdkAndServes) {
     ASSERT_EQ(run("cmake --build " + build, log), 0) << readFile(log);
     ASSERT_TRUE(std::filesystem::exists(build + "/shout.so")) << readFile(log);
 
-    // Only the entry point is exported (hidden visibility).
-    EXPECT_EQ(capture("nm -D --defined-only " + build + "/shout.so | grep ' T ' | awk '{print $3}'"),
-              "plughost_plugin_entry\n");
+    // Only the two data symbols of abi.h are exported: no function, no C++ object.
+    EXPECT_EQ(capture("nm -D --defined-only " + build + "/shout.so | awk '{print $2, $3}'"),
+              "R plughost_abi\nD plughost_plugin\n");
 
     const std::string plugins = dir.path() + "/plugins";
     std::filesystem::create_directories(plugins);

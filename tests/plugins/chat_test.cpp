@@ -219,7 +219,7 @@ TEST(ChatUnit, QuitLeavesAtOnceWithItsReason) {
     EXPECT_TRUE(alice->closed());
     EXPECT_EQ(bob->take(), "* alice left (quit: see you)\n");
     room.say(*alice, "pipelined after /quit");  // the host may still deliver it: not relayed
-    room.driver().plugin().onClose(*alice, CloseReason::Closed);  // and no second notice
+    room.driver().leave(*alice, CloseReason::Closed);  // and no second notice
     EXPECT_EQ(bob->take(), "");
     room.say(*carol, "/quit");
     EXPECT_EQ(bob->take(), "* carol left (quit)\n");
@@ -292,7 +292,7 @@ TEST(ChatUnit, RoomFullCountsConnections) {
     EXPECT_EQ(third->take(), "! room is full\n");
     EXPECT_TRUE(third->closed());
     room.say(*third, "third");  // the host may deliver what it had read: ignored
-    room.driver().plugin().onClose(*third, CloseReason::Closed);
+    room.driver().leave(*third, CloseReason::Closed);
     EXPECT_EQ(a->take(), "");
     room.driver().leave(*choosing, CloseReason::PeerClosed);
     room.join("b");  // a place is free again
@@ -450,7 +450,7 @@ TEST(ChatUnit, ConcurrentJoinsLeavesAndRenamesKeepTheRoomConsistent) {
                     room.driver().leave(*session, CloseReason::PeerClosed);
                 } else if (i % 3 == 1) {
                     room.say(*session, "/quit bye");
-                    room.driver().plugin().onClose(*session, CloseReason::Closed);
+                    room.driver().leave(*session, CloseReason::Closed);
                 } else {
                     room.driver().leave(*session, CloseReason::TooSlow);
                 }

@@ -3,7 +3,6 @@
 // settings code, with in-memory sessions in place of sockets: unit tests of a
 // plugin's logic without timing. (The integration tests use the real daemon.)
 
-#include <any>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -22,22 +21,25 @@
 namespace plughost::test {
 
 // Records what the plugin sends; thread safe like the real one.
-class MemorySession final : public plughost::Session {
+class MemorySession final : public plughost::plugins::SessionPort {
 public:
     MemorySession(std::uint64_t id, std::string peer) : id_(id), peer_(std::move(peer)) {}
     std::uint64_t id() const override { return id_; }
     const std::string& peer() const override { return peer_; }
-    void send(std::string_view bytes) override {
+    bool send(std::string_view bytes) override {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!closed_) {
             sent_.append(bytes);
         }
+        return !closed_;
     }
     void close() override {
         std::lock_guard<std::mutex> lock(mutex_);
         closed_ = true;
     }
-    std::any& state() override { return state_; }
+    void retain() override {}
+    void release() override {}
+    std::size_t queued() override { return 0; }
 
     // Everything sent since the last take().
     std::string take() {
@@ -50,6 +52,7 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         return closed_;
     }
+    void* data = nullptr;  // the plugin's session_data
 
 private:
     const std::uint64_t id_;
@@ -57,7 +60,6 @@ private:
     std::mutex mutex_;
     std::string sent_;
     bool closed_ = false;
-    std::any state_;
 };
 
 // Collects what the host's logger would print.
@@ -91,18 +93,19 @@ public:
     std::string problem() const {
         return service_->configProblems().empty() ? "" : service_->configProblems().front().format();
     }
-    plughost::Service& plugin() { return service_->plugin(); }
+    plughost::plugins::Instance& plugin() { return service_->plugin(); }
     plughost::Framing framing() const { return service_->framing(); }
 
     std::shared_ptr<MemorySession> open(const std::string& peer = "127.0.0.1:40000") {
         auto session = std::make_shared<MemorySession>(++nextId_, peer);
-        plugin().onOpen(*session);
+        plugin().open(*session, session->data);
         return session;
     }
-    void say(MemorySession& session, std::string_view data) { plugin().onData(session, data); }
+    void say(MemorySession& session, std::string_view data) { plugin().data(session, session.data, data); }
     void leave(MemorySession& session, plughost::CloseReason reason) {
         session.close();
-        plugin().onClose(session, reason);
+        plugin().close(session, session.data, reason);
+        session.data = nullptr;
     }
     std::vector<std::string> logLines() { return log_->lines(); }
 

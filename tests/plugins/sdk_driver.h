@@ -1,15 +1,18 @@
 #pragma once
-// Drives a built plugin through the SDK alone: dlopen of the .so, its exported
-// descriptor, and small in-memory Session, Settings, Logger and ServiceContext
-// that record what the plugin sends, logs and reads. Unit tests of a plugin's
-// logic with no host, sockets or timing; the integration tests use the real host.
-// (driver.h next to it runs a plugin through the host's own loader; the fuzzers use it.)
+// Drives a built plugin through its C ABI alone, as a second, in-memory host:
+// dlopen of the .so, its exported plughost_abi and plughost_plugin, and a
+// plughost_host_api table of our own whose sessions, settings and log record
+// what the plugin sends, reads and logs. Unit tests of a plugin's logic with
+// no host, sockets or timing; the integration tests use the real host.
+// (driver.h next to it runs a plugin through the host's own loader and
+// adapter; the fuzzers use it.)
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <plughost/plugin.h>
+#include <plughost/abi.h>
+#include <plughost/context.h>  // LogLevel
+#include <plughost/service.h>  // Framing, CloseReason
 
-#include <any>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -19,30 +22,40 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+// The ABI's opaque handles, completed by this test host.
+struct plughost_session {
+    virtual ~plughost_session() = default;
+};
+struct plughost_service {
+    virtual ~plughost_service() = default;
+};
 
 namespace plughost::test {
 
 // Records what the plugin sends. Thread safe like the real one; after close()
-// later sends are dropped, as the SDK promises.
-class MemorySession final : public Session {
+// later sends fail, as the ABI promises. Like the host's, a session the plugin
+// retained stays alive until it is released, whatever the test holds.
+class MemorySession final : public plughost_session, public std::enable_shared_from_this<MemorySession> {
 public:
     MemorySession(std::uint64_t id, std::string peer) : id_(id), peer_(std::move(peer)) {}
-    std::uint64_t id() const override { return id_; }
-    const std::string& peer() const override { return peer_; }
-    void send(std::string_view bytes) override {
+    std::uint64_t id() const { return id_; }
+    const std::string& peer() const { return peer_; }
+    bool send(std::string_view bytes) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!closed_) {
-            sent_.append(bytes);
+        if (closed_) {
+            return false;
         }
+        sent_.append(bytes);
+        return true;
     }
-    void close() override {
+    void close() {
         std::lock_guard<std::mutex> lock(mutex_);
         closed_ = true;
     }
-    std::any& state() override { return state_; }
-
     // Everything sent since the last take().
     std::string take() {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -52,6 +65,21 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         return closed_;
     }
+    void retain() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (pins_++ == 0) {
+            pinned_ = shared_from_this();
+        }
+    }
+    void release() {
+        std::shared_ptr<MemorySession> last;  // may be the final reference: dropped after the lock
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (pins_ > 0 && --pins_ == 0) {
+            last = std::move(pinned_);
+        }
+    }
+    void* data = nullptr;  // the plugin's session_data
+    bool finished = false;
 
 private:
     const std::uint64_t id_;
@@ -59,69 +87,39 @@ private:
     std::mutex mutex_;
     std::string sent_;
     bool closed_ = false;
-    std::any state_;
+    int pins_ = 0;
+    std::shared_ptr<MemorySession> pinned_;
 };
 
 // The `settings:` map as text values ("3", "true", "two\nlines"), typed on
-// demand like the host does, remembering which keys the plugin asked for.
-class MemorySettings final : public Settings {
+// demand, remembering which keys the plugin asked for; and the log.
+class MemoryService final : public plughost_service {
 public:
-    explicit MemorySettings(std::map<std::string, std::string> values) : values_(std::move(values)) {}
+    MemoryService(std::string name, std::map<std::string, std::string> values, std::size_t maxLine)
+        : name(std::move(name)), maxLine(maxLine), values_(std::move(values)) {}
 
-    bool has(std::string_view key) const override { return value(key).has_value(); }
-    std::string getString(std::string_view key, std::string_view fallback) const override {
-        return value(key).value_or(std::string(fallback));
-    }
-    std::int64_t getInt(std::string_view key, std::int64_t fallback, std::int64_t min,
-                        std::int64_t max) const override {
-        const auto text = value(key);
-        if (!text) {
-            return fallback;
-        }
-        char* end = nullptr;
-        errno = 0;
-        const long long number = std::strtoll(text->c_str(), &end, 10);
-        if (text->empty() || *end != '\0' || errno != 0) {
-            reject(key, "'" + *text + "' is not an integer");
-        }
-        if (number < min || number > max) {
-            reject(key, *text + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
-        }
-        return number;
-    }
-    double getDouble(std::string_view key, double fallback) const override {
-        const auto text = value(key);
-        char* end = nullptr;
-        const double number = text ? std::strtod(text->c_str(), &end) : fallback;
-        if (text && (text->empty() || *end != '\0')) {
-            reject(key, "'" + *text + "' is not a number");
-        }
-        return number;
-    }
-    bool getBool(std::string_view key, bool fallback) const override {
-        const auto text = value(key);
-        if (text && *text != "true" && *text != "false") {
-            reject(key, "'" + *text + "' is not true or false");
-        }
-        return text ? *text == "true" : fallback;
-    }
-    std::vector<std::string> getStringList(std::string_view key) const override {
-        const auto text = value(key);
-        return text ? std::vector<std::string>{*text} : std::vector<std::string>{};
-    }
-    std::string getChoice(std::string_view key, std::string_view fallback,
-                          const std::vector<std::string>& choices) const override {
-        const std::string chosen = getString(key, fallback);
-        std::string known;
-        for (const auto& choice : choices) {
-            if (choice == chosen) {
-                return chosen;
-            }
-            known += (known.empty() ? "" : ", ") + choice;
-        }
-        reject(key, "'" + chosen + "' is not one of: " + known);
-    }
+    const std::string name;
+    const std::size_t maxLine;
+    std::int32_t framing = PLUGHOST_FRAMING_RAW;
+    bool inFactory = false;
+    std::string problem;   // the first "key: why"
+    std::string reported;  // the last report_error
 
+    std::optional<std::string> value(std::string_view key) {
+        if (!inFactory) {
+            ADD_FAILURE() << "a setting was read after create() returned";
+        }
+        read_.insert(std::string(key));
+        const auto found = values_.find(std::string(key));
+        return found == values_.end() ? std::nullopt : std::optional<std::string>(found->second);
+    }
+    std::int32_t reject(std::string_view key, const std::string& why) {
+        read_.insert(std::string(key));
+        if (problem.empty()) {
+            problem = std::string(key) + ": " + why;
+        }
+        return PLUGHOST_EINVAL;
+    }
     // Keys given but never asked for: what the host reports as unknown settings.
     std::vector<std::string> unread() const {
         std::vector<std::string> keys;
@@ -132,24 +130,15 @@ public:
         }
         return keys;
     }
-
-private:
-    std::optional<std::string> value(std::string_view key) const {
-        read_.insert(std::string(key));
-        const auto found = values_.find(std::string(key));
-        return found == values_.end() ? std::nullopt : std::optional<std::string>(found->second);
-    }
-
-    const std::map<std::string, std::string> values_;
-    mutable std::set<std::string> read_;
-};
-
-// Records every message as the plugin wrote it (the host would prefix and escape it).
-class MemoryLogger final : public Logger {
-public:
-    void log(LogLevel level, std::string_view message) override {
+    // Keeps a string handed out alive until the service goes.
+    const std::string& keep(std::string text) {
         std::lock_guard<std::mutex> lock(mutex_);
-        lines_.emplace_back(level, message);
+        kept_.push_back(std::make_unique<std::string>(std::move(text)));
+        return *kept_.back();
+    }
+    void log(LogLevel level, std::string message) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        lines_.emplace_back(level, std::move(message));
     }
     std::vector<std::pair<LogLevel, std::string>> lines() {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -157,40 +146,133 @@ public:
     }
 
 private:
+    const std::map<std::string, std::string> values_;
+    std::set<std::string> read_;
     std::mutex mutex_;
+    std::vector<std::unique_ptr<std::string>> kept_;
     std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
-// Hands out settings only while the factory runs, as the SDK says, and fails
-// the test if the plugin asks later.
-class MemoryContext final : public ServiceContext {
-public:
-    MemoryContext(std::string name, MemorySettings& settings, MemoryLogger& logger, std::size_t maxLine)
-        : name_(std::move(name)), settings_(settings), logger_(logger), maxLine_(maxLine) {}
-    const std::string& name() const override { return name_; }
-    const Settings& settings() const override {
-        if (factoryDone_) {
-            ADD_FAILURE() << "ServiceContext::settings() used after the factory returned";
-        }
-        return settings_;
-    }
-    Logger& logger() override { return logger_; }
-    std::size_t maxLine() const override { return maxLine_; }
-    void factoryDone() { factoryDone_ = true; }
+namespace detail {
 
-private:
-    const std::string name_;
-    MemorySettings& settings_;
-    MemoryLogger& logger_;
-    const std::size_t maxLine_;
-    std::atomic<bool> factoryDone_{false};
-};
+inline MemoryService& service(plughost_service* handle) { return *static_cast<MemoryService*>(handle); }
+inline MemorySession& session(plughost_session* handle) { return *static_cast<MemorySession*>(handle); }
+inline std::string_view text(const char* data, std::size_t size) { return {data, size}; }
 
-// PLUGHOST_PLUGIN_DIR/<name>.so's descriptor. Each library is loaded once and
-// stays loaded: services and their vtables live in its code.
-inline const PluginDescriptor* loadPlugin(const std::string& name) {
+inline std::int32_t handOut(MemoryService& service, std::string value, const char** out, std::size_t* size) {
+    const std::string& kept = service.keep(std::move(value));
+    *out = kept.data();
+    *size = kept.size();
+    return PLUGHOST_OK;
+}
+
+inline const plughost_host_api* hostApi() {
+    static const plughost_host_api api = {
+        sizeof(plughost_host_api),
+        [](plughost_service* s, const char** name, std::size_t* size) {
+            *name = service(s).name.data();
+            *size = service(s).name.size();
+        },
+        [](plughost_service* s) { return service(s).maxLine; },
+        [](plughost_service* s, std::int32_t framing) {
+            service(s).framing = framing;
+            return service(s).inFactory ? PLUGHOST_OK : PLUGHOST_ESTATE;
+        },
+        [](plughost_service* s, std::int32_t level, const char* message, std::size_t size) {
+            service(s).log(static_cast<LogLevel>(level), std::string(message, size));
+        },
+        [](plughost_service* s, const char* message, std::size_t size) {
+            service(s).reported.assign(message, size);
+        },
+        [](plughost_service* s, const char* key, std::size_t size) -> std::int32_t {
+            return service(s).value(text(key, size)) ? 1 : 0;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, const char** value, std::size_t* length) {
+            const auto found = service(s).value(text(key, size));
+            return found ? handOut(service(s), *found, value, length) : PLUGHOST_ABSENT;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, std::int64_t min, std::int64_t max,
+           std::int64_t* value) {
+            const auto found = service(s).value(text(key, size));
+            if (!found) {
+                return PLUGHOST_ABSENT;
+            }
+            char* end = nullptr;
+            errno = 0;
+            const long long number = std::strtoll(found->c_str(), &end, 10);
+            if (found->empty() || *end != '\0' || errno != 0) {
+                return service(s).reject(text(key, size), "'" + *found + "' is not an integer");
+            }
+            if (number < min || number > max) {
+                return service(s).reject(
+                    text(key, size),
+                    *found + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
+            }
+            *value = number;
+            return PLUGHOST_OK;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, double* value) {
+            const auto found = service(s).value(text(key, size));
+            if (!found) {
+                return PLUGHOST_ABSENT;
+            }
+            char* end = nullptr;
+            const double number = std::strtod(found->c_str(), &end);
+            if (found->empty() || *end != '\0') {
+                return service(s).reject(text(key, size), "'" + *found + "' is not a number");
+            }
+            *value = number;
+            return PLUGHOST_OK;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, std::int32_t* value) {
+            const auto found = service(s).value(text(key, size));
+            if (!found) {
+                return PLUGHOST_ABSENT;
+            }
+            if (*found != "true" && *found != "false") {
+                return service(s).reject(text(key, size), "'" + *found + "' is not true or false");
+            }
+            *value = *found == "true" ? 1 : 0;
+            return PLUGHOST_OK;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, std::size_t* count) {
+            const auto found = service(s).value(text(key, size));  // a text value is a list of one
+            if (found) {
+                *count = 1;
+            }
+            return found ? PLUGHOST_OK : PLUGHOST_ABSENT;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, std::size_t index, const char** value,
+           std::size_t* length) {
+            const auto found = service(s).value(text(key, size));
+            return found && index == 0 ? handOut(service(s), *found, value, length) : PLUGHOST_ABSENT;
+        },
+        [](plughost_service* s, const char* key, std::size_t size, const char* why, std::size_t whyLength) {
+            return service(s).reject(text(key, size), std::string(why, whyLength));
+        },
+        [](plughost_session* s) { return session(s).id(); },
+        [](plughost_session* s, const char** peer, std::size_t* size) {
+            *peer = session(s).peer().data();
+            *size = session(s).peer().size();
+        },
+        [](plughost_session* s, const char* data, std::size_t size) {
+            return session(s).send(text(data, size)) ? PLUGHOST_OK : PLUGHOST_ECLOSED;
+        },
+        [](plughost_session* s) { session(s).close(); },
+        [](plughost_session* s) { session(s).retain(); },
+        [](plughost_session* s) { session(s).release(); },
+        [](plughost_session*) -> std::size_t { return 0; },
+    };
+    return &api;
+}
+
+}  // namespace detail
+
+// PLUGHOST_PLUGIN_DIR/<name>.so's table. Each library is loaded once and stays
+// loaded: the plugin's code must outlive every service made from it.
+inline const plughost_plugin_api* loadPlugin(const std::string& name) {
     static std::mutex mutex;
-    static std::map<std::string, const PluginDescriptor*> loaded;
+    static std::map<std::string, const plughost_plugin_api*> loaded;
     std::lock_guard<std::mutex> lock(mutex);
     if (const auto found = loaded.find(name); found != loaded.end()) {
         return found->second;
@@ -201,71 +283,98 @@ inline const PluginDescriptor* loadPlugin(const std::string& name) {
         ADD_FAILURE() << "dlopen " << path << ": " << ::dlerror();
         return nullptr;
     }
-    using Entry = const PluginDescriptor* (*)();
-    const auto entry = reinterpret_cast<Entry>(::dlsym(library, PLUGHOST_ENTRY_SYMBOL));
-    const PluginDescriptor* descriptor = entry == nullptr ? nullptr : entry();
-    if (descriptor == nullptr || descriptor->abi != kAbiVersion || name != descriptor->name) {
-        ADD_FAILURE() << path << ": no " PLUGHOST_ENTRY_SYMBOL ", a different ABI or a different name";
+    const auto* abi = static_cast<const plughost_abi_version*>(::dlsym(library, "plughost_abi"));
+    const auto* api = static_cast<const plughost_plugin_api*>(::dlsym(library, "plughost_plugin"));
+    if (abi == nullptr || abi->major != PLUGHOST_ABI_MAJOR || api == nullptr || name != api->name) {
+        ADD_FAILURE() << path << ": no plughost_abi, a different major, or no plughost_plugin named " << name;
         return nullptr;
     }
-    return loaded[name] = descriptor;
+    return loaded[name] = api;
 }
 
-// One service of plugin `name` made by its factory from `settings`, with
+// One service of plugin `name` made by its create() from `settings`, with
 // helpers that play the host's part: open, data, line too long, close, stop.
 class PluginDriver {
 public:
     explicit PluginDriver(const std::string& plugin, std::map<std::string, std::string> settings = {},
                           const std::string& service = "svc", std::size_t maxLine = 8192)
-        : settings_(std::move(settings)), context_(service, settings_, logger_, maxLine) {
-        const PluginDescriptor* descriptor = loadPlugin(plugin);
-        if (descriptor == nullptr) {
-            problem_ = "cannot load plugin " + plugin;
+        : service_(service, std::move(settings), maxLine) {
+        api_ = loadPlugin(plugin);
+        if (api_ == nullptr) {
+            service_.problem = "cannot load plugin " + plugin;
             return;
         }
-        try {
-            service_ = descriptor->create(context_);
-        } catch (const SettingError& error) {
-            problem_ = error.key() + ": " + error.what();
-        } catch (const std::exception& error) {
-            problem_ = std::string("factory threw: ") + error.what();
-        }
-        context_.factoryDone();
-        if (service_) {
-            framing_ = service_->framing();
+        service_.inFactory = true;
+        const std::int32_t result = api_->create(detail::hostApi(), &service_, &instance_);
+        service_.inFactory = false;
+        created_ = result == PLUGHOST_OK;
+        if (!created_ && service_.problem.empty()) {
+            service_.problem = "create failed: " + service_.reported;
         }
     }
+    ~PluginDriver() {
+        if (created_) {
+            api_->destroy(instance_);
+        }
+    }
+    PluginDriver(const PluginDriver&) = delete;
+    PluginDriver& operator=(const PluginDriver&) = delete;
 
     // "" when the plugin accepted its settings, else "key: why".
-    const std::string& problem() const { return problem_; }
-    std::vector<std::string> unreadSettings() const { return settings_.unread(); }
-    bool created() const { return service_ != nullptr; }
-    Service& plugin() { return *service_; }
-    Framing framing() const { return framing_; }
+    const std::string& problem() const { return service_.problem; }
+    std::vector<std::string> unreadSettings() const { return service_.unread(); }
+    bool created() const { return created_; }
+    Framing framing() const { return static_cast<Framing>(service_.framing); }
 
     std::shared_ptr<MemorySession> open(const std::string& peer = "127.0.0.1:40000") {
         auto session = std::make_shared<MemorySession>(++nextId_, peer);
-        service_->onOpen(*session);
+        expectOk(api_->on_open == nullptr ||
+                     api_->on_open(instance_, session.get(), &session->data) == PLUGHOST_OK,
+                 "on_open");
         return session;
     }
-    void say(MemorySession& session, std::string_view data) { service_->onData(session, data); }
-    void tooLong(MemorySession& session) { service_->onLineTooLong(session, context_.maxLine()); }
-    // What the host does when a session ends: no more sends, then onClose.
+    void say(MemorySession& session, std::string_view data) {
+        expectOk(api_->on_data(instance_, &session, session.data, data.data(), data.size()) == PLUGHOST_OK,
+                 "on_data");
+    }
+    void tooLong(MemorySession& session) {
+        expectOk(
+            api_->on_line_too_long == nullptr ||
+                api_->on_line_too_long(instance_, &session, session.data, service_.maxLine) == PLUGHOST_OK,
+            "on_line_too_long");
+    }
+    // What the host does when a session ends: no more sends, then on_close, once.
     void leave(MemorySession& session, CloseReason reason) {
         session.close();
-        service_->onClose(session, reason);
+        if (session.finished) {
+            ADD_FAILURE() << "session " << session.id() << " left twice";
+            return;
+        }
+        session.finished = true;
+        if (api_->on_close != nullptr) {
+            api_->on_close(instance_, &session, session.data, static_cast<std::int32_t>(reason));
+        }
+        session.data = nullptr;
     }
-    void stopping() { service_->onStopping(); }
-    std::vector<std::pair<LogLevel, std::string>> logLines() { return logger_.lines(); }
+    void stopping() {
+        if (api_->size > offsetof(plughost_plugin_api, on_stopping) && api_->on_stopping != nullptr) {
+            api_->on_stopping(instance_);
+        }
+    }
+    std::vector<std::pair<LogLevel, std::string>> logLines() { return service_.lines(); }
 
 private:
-    MemorySettings settings_;
-    MemoryLogger logger_;
-    MemoryContext context_;
-    std::string problem_;
-    Framing framing_ = Framing::Raw;
+    void expectOk(bool ok, const char* callback) {
+        if (!ok) {
+            ADD_FAILURE() << callback << " failed: " << service_.reported;
+        }
+    }
+
+    MemoryService service_;
+    const plughost_plugin_api* api_ = nullptr;
+    void* instance_ = nullptr;
+    bool created_ = false;
     std::atomic<std::uint64_t> nextId_{0};  // tests open sessions from several threads
-    std::unique_ptr<Service> service_;      // last: destroyed first, while the context it may hold lives
 };
 
 }  // namespace plughost::test

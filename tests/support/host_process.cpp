@@ -91,7 +91,9 @@ TempDir::TempDir() {
     if (::mkdtemp(pattern.data()) == nullptr) {
         ADD_FAILURE() << "mkdtemp failed";
     }
-    ::chmod(pattern.c_str(), 0777);  // usable by a host that dropped privileges
+    // Writable by a host that dropped privileges, and sticky like /tmp, so that a
+    // plugin folder made inside it passes the host's ownership and mode rule.
+    ::chmod(pattern.c_str(), 01777);
     path_ = pattern;
 }
 

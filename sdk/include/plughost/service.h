@@ -1,19 +1,20 @@
 #pragma once
-// The callbacks a plugin implements for one configured service.
-
-#include <cstddef>
-#include <string_view>
+// The callbacks a C++ plugin implements for one configured service.
 
 #include <plughost/context.h>
 #include <plughost/session.h>
 
+#include <cstddef>
+#include <string_view>
+
 namespace plughost {
 
 // How the host cuts the byte stream before calling onData.
-enum class Framing {
-    Raw,    // every chunk as it arrives from the socket
-    Lines,  // one line at a time, without its "\n" (a "\r\n" ending loses its "\r" too);
-            // a line longer than max_line goes to onLineTooLong and is discarded
+enum class Framing : std::int32_t {
+    Raw = PLUGHOST_FRAMING_RAW,  // every chunk as it arrives from the socket
+    Lines =
+        PLUGHOST_FRAMING_LINES,  // one line at a time, without its "\n" (a "\r\n" ending loses its "\r" too);
+                                 // a line longer than max_line goes to onLineTooLong and is discarded
 };
 
 // One instance per configured service, created by the plugin's factory.

@@ -1,5 +1,8 @@
 #pragma once
-// One client connection as a plugin sees it.
+// One client connection as a C++ plugin sees it. Header-only, compiled into the
+// plugin on top of the C ABI (abi.h).
+
+#include <plughost/abi.h>
 
 #include <any>
 #include <cstdint>
@@ -10,61 +13,111 @@
 namespace plughost {
 
 // Why a session ended; handed to Service::onClose.
-enum class CloseReason {
-    PeerClosed,   // the client closed its side (EOF)
-    Reset,        // the connection was reset or failed
-    IdleTimeout,  // no traffic either way for the service's idle_timeout
-    TooSlow,      // the client stopped reading and its outbound queue overflowed
-    Closed,       // the plugin called Session::close()
-    Shutdown,     // the host is stopping
-    Reload,       // the service was removed, disabled or restarted by a reload
-    Limit,        // a host limit ended it
-    Error,        // an exception escaped a plugin callback
+enum class CloseReason : std::int32_t {
+    PeerClosed = PLUGHOST_CLOSE_PEER_CLOSED,    // the client closed its side (EOF)
+    Reset = PLUGHOST_CLOSE_RESET,               // the connection was reset or failed
+    IdleTimeout = PLUGHOST_CLOSE_IDLE_TIMEOUT,  // no traffic either way for the service's idle_timeout
+    TooSlow = PLUGHOST_CLOSE_TOO_SLOW,          // the client stopped reading what it was sent
+    Closed = PLUGHOST_CLOSE_CLOSED,             // the plugin called Session::close()
+    Shutdown = PLUGHOST_CLOSE_SHUTDOWN,         // the host is stopping
+    Reload = PLUGHOST_CLOSE_RELOAD,             // the service was removed, disabled or restarted by a reload
+    Limit = PLUGHOST_CLOSE_LIMIT,               // a host limit ended it
+    Error = PLUGHOST_CLOSE_ERROR,               // a plugin callback failed (an exception escaped it)
 };
 
 // A short human-readable word for a reason ("peer closed", "too slow", ...).
 inline const char* describe(CloseReason reason) {
     switch (reason) {
-        case CloseReason::PeerClosed: return "peer closed";
-        case CloseReason::Reset: return "connection reset";
-        case CloseReason::IdleTimeout: return "idle timeout";
-        case CloseReason::TooSlow: return "too slow";
-        case CloseReason::Closed: return "closed";
-        case CloseReason::Shutdown: return "server shutting down";
-        case CloseReason::Reload: return "reload";
-        case CloseReason::Limit: return "limit";
-        case CloseReason::Error: return "error";
+        case CloseReason::PeerClosed:
+            return "peer closed";
+        case CloseReason::Reset:
+            return "connection reset";
+        case CloseReason::IdleTimeout:
+            return "idle timeout";
+        case CloseReason::TooSlow:
+            return "too slow";
+        case CloseReason::Closed:
+            return "closed";
+        case CloseReason::Shutdown:
+            return "server shutting down";
+        case CloseReason::Reload:
+            return "reload";
+        case CloseReason::Limit:
+            return "limit";
+        case CloseReason::Error:
+            return "error";
     }
     return "unknown";
 }
 
-// A handle to one connection. The host owns it; a plugin that needs it beyond
-// a callback (a chat room sending to other members) keeps shared_from_this().
-// A handle stays safe to use after the connection closed: send() and close()
-// then do nothing.
+namespace detail {
+struct SessionAccess;
+}
+
+// A handle to one connection. The SDK makes one per connection before onOpen;
+// a plugin that needs it beyond a callback (a chat room sending to other
+// members) keeps shared_from_this(). A kept handle stays safe to use after the
+// connection closed: send() and close() then do nothing.
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    virtual ~Session() = default;
+    ~Session() { host_->session_release(handle_); }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     // Unique within the host's lifetime. Safe from any thread.
-    virtual std::uint64_t id() const = 0;
+    std::uint64_t id() const { return id_; }
 
     // The client's address, "127.0.0.1:51234" or "[::1]:51234". Safe from any thread.
-    virtual const std::string& peer() const = 0;
+    const std::string& peer() const { return peer_; }
 
     // Queues bytes for the client. Safe from any thread, never blocks, keeps
-    // the order of calls. When the bounded outbound queue (max_queue)
-    // overflows because the client stopped reading, the session is closed
-    // with CloseReason::TooSlow instead.
-    virtual void send(std::string_view bytes) = 0;
+    // the order of calls. A client that stops reading is closed as too slow
+    // (CloseReason::TooSlow) instead. Returns false once the session is closed or closing.
+    bool send(std::string_view bytes) {
+        return host_->session_send(handle_, bytes.data(), bytes.size()) == PLUGHOST_OK;
+    }
 
     // Closes the session once everything queued so far is sent.
     // Safe from any thread; later send() calls are dropped.
-    virtual void close() = 0;
+    void close() { host_->session_close(handle_); }
+
+    // Bytes queued for the client that the kernel has not taken yet. Safe from any thread.
+    std::size_t queued() const { return host_->session_queued(handle_); }
 
     // The plugin's own per-session state, empty when the session opens.
     // Touch it only from this session's callbacks (they never run concurrently).
-    virtual std::any& state() = 0;
+    std::any& state() { return state_; }
+
+    // The C handle, for code that talks to abi.h directly.
+    plughost_session* handle() const { return handle_; }
+
+private:
+    friend struct detail::SessionAccess;
+    Session(const plughost_host_api* host, plughost_session* handle)
+        : host_(host), handle_(handle), id_(host->session_id(handle)) {
+        host_->session_retain(handle_);
+        const char* peer = nullptr;
+        std::size_t length = 0;
+        host_->session_peer(handle_, &peer, &length);
+        peer_.assign(peer, length);
+    }
+
+    const plughost_host_api* host_;
+    plughost_session* handle_;
+    std::uint64_t id_;
+    std::string peer_;
+    std::any state_;
 };
+
+namespace detail {
+// Creates the Session the SDK hands to the plugin (its constructor is private
+// so that plugins only ever see the host's sessions).
+struct SessionAccess {
+    static std::shared_ptr<Session> make(const plughost_host_api* host, plughost_session* handle) {
+        return std::shared_ptr<Session>(
+            new Session(host, handle));  // private constructor: make_shared cannot reach it
+    }
+};
+}  // namespace detail
 
 }  // namespace plughost
