@@ -79,7 +79,7 @@ public:
         }
     }
     void* data = nullptr;  // the plugin's session_data
-    bool finished = false;
+    std::atomic<bool> finished{false};
 
 private:
     const std::uint64_t id_;
@@ -312,7 +312,18 @@ public:
             service_.problem = "create failed: " + service_.reported;
         }
     }
+    // Like the host at shutdown: every session still open ends, then the service.
     ~PluginDriver() {
+        std::vector<std::shared_ptr<MemorySession>> open;
+        {
+            std::lock_guard<std::mutex> lock(sessionsMutex_);
+            open.swap(sessions_);
+        }
+        for (const auto& session : open) {
+            if (!session->finished) {
+                leave(*session, CloseReason::Shutdown);
+            }
+        }
         if (created_) {
             api_->destroy(instance_);
         }
@@ -328,6 +339,10 @@ public:
 
     std::shared_ptr<MemorySession> open(const std::string& peer = "127.0.0.1:40000") {
         auto session = std::make_shared<MemorySession>(++nextId_, peer);
+        {
+            std::lock_guard<std::mutex> lock(sessionsMutex_);
+            sessions_.push_back(session);  // the host owns a session until it ends
+        }
         expectOk(api_->on_open == nullptr ||
                      api_->on_open(instance_, session.get(), &session->data) == PLUGHOST_OK,
                  "on_open");
@@ -375,6 +390,8 @@ private:
     void* instance_ = nullptr;
     bool created_ = false;
     std::atomic<std::uint64_t> nextId_{0};  // tests open sessions from several threads
+    std::mutex sessionsMutex_;
+    std::vector<std::shared_ptr<MemorySession>> sessions_;
 };
 
 }  // namespace plughost::test
