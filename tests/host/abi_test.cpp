@@ -89,6 +89,20 @@ TEST_P(AbiProbe, ServesWithSettingsLoggingAndSendsFromAnotherThread) {
     EXPECT_EQ(host.log().find("p " + tag + " stopping") != std::string::npos, probe.minor1) << host.log();
 }
 
+// A setting refused through the C ABI (by C code, or by a SettingError caught
+// inside the C++ SDK) is a config error at its key, like any other.
+TEST_P(AbiProbe, ARefusedSettingIsReportedAtItsPosition) {
+    TempDir dir;
+    const std::string file =
+        dir.write("plughost.yaml", "plugin_dir: " + kTestPlugins + "\nservices:\n  p:\n    plugin: " +
+                                       GetParam().plugin + "\n    listen: 127.0.0.1:0\n    settings:\n      tag: " +
+                                       std::string(64, 't') + "\n");
+    const auto checked = runCtl({"check", file});
+    EXPECT_EQ(checked.exitCode, 1) << checked.output;
+    EXPECT_NE(checked.output.find(file + ":7:12: services.p.settings.tag: must be 1-63 bytes"), std::string::npos)
+        << checked.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryKindOfPlugin, AbiProbe,
                          ::testing::Values(Probe{"abi_probe_c", true}, Probe{"abi_probe_v20", false},
                                            Probe{"abi_probe_libcxx", true}, Probe{"abi_probe_oldabi", true}),
