@@ -17,6 +17,7 @@ namespace {
 using plughost::test::capture;
 using plughost::test::Client;
 using plughost::test::HostProcess;
+using plughost::test::ProbeMarker;
 using plughost::test::readFile;
 using plughost::test::runCtl;
 using plughost::test::TempDir;
@@ -94,12 +95,13 @@ TEST_P(AbiProbe, ServesWithSettingsLoggingAndSendsFromAnotherThread) {
 TEST_P(AbiProbe, ARefusedSettingIsReportedAtItsPosition) {
     TempDir dir;
     const std::string file =
-        dir.write("plughost.yaml", "plugin_dir: " + kTestPlugins + "\nservices:\n  p:\n    plugin: " +
-                                       GetParam().plugin + "\n    listen: 127.0.0.1:0\n    settings:\n      tag: " +
-                                       std::string(64, 't') + "\n");
+        dir.write("plughost.yaml",
+                  "plugin_dir: " + kTestPlugins + "\nservices:\n  p:\n    plugin: " + GetParam().plugin +
+                      "\n    listen: 127.0.0.1:0\n    settings:\n      tag: " + std::string(64, 't') + "\n");
     const auto checked = runCtl({"check", file});
     EXPECT_EQ(checked.exitCode, 1) << checked.output;
-    EXPECT_NE(checked.output.find(file + ":7:12: services.p.settings.tag: must be 1-63 bytes"), std::string::npos)
+    EXPECT_NE(checked.output.find(file + ":7:12: services.p.settings.tag: must be 1-63 bytes"),
+              std::string::npos)
         << checked.output;
 }
 
@@ -143,19 +145,8 @@ TEST(Abi, AnUnresolvedSymbolFailsOnlyThatPluginsService) {
     EXPECT_EQ(client.line(), "abi_probe_c: x");
 }
 
-class Marker {
-public:
-    Marker() : path_(dir_.path() + "/marker") { ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1); }
-    ~Marker() { ::unsetenv("PLUGHOST_PROBE_MARKER"); }
-    std::string text() const { return readFile(path_); }
-
-private:
-    TempDir dir_;
-    std::string path_;
-};
-
 TEST(Abi, AnotherMajorIsRefusedByTheHostBeforeAnyOfItsFunctionsRuns) {
-    Marker marker;
+    ProbeMarker marker;
     HostProcess host("plugin_dir: " + kTestPlugins +
                      "\nservices:\n"
                      "  w:\n    plugin: wrong_abi\n    listen: 127.0.0.1:0\n"
@@ -178,7 +169,7 @@ TEST(Abi, CheckAndTheDaemonRunPluginCodeOnlyAsTheConfiguredUser) {
     if (::geteuid() != 0) {
         GTEST_SKIP() << "needs root to drop privileges";
     }
-    Marker marker;
+    ProbeMarker marker;
     const std::string config = probeConfig("abi_probe_c", "user: nobody\ngroup: nogroup\n");
     TempDir dir;
     const std::string file = dir.write("plughost.yaml", config);

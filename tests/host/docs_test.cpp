@@ -1,13 +1,13 @@
 // The plugin author's guide cannot rot: its example plugin, CMake file and YAML
 // are taken from docs/plugins.md, built out of tree against the installed SDK and served.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -39,13 +39,24 @@ std::string buildOutOfTree(const TempDir& dir, const std::string& file, const st
     std::ofstream(project + "/CMakeLists.txt") << cmake;
     const std::string log = project + "/build.log";
     const std::string prefix = dir.path() + "/prefix";
-    EXPECT_EQ(std::system(("cmake --install " PLUGHOST_BINARY_DIR " --component sdk --prefix " + prefix + " >" + log +
-                           " 2>&1 && cmake -S " + project + " -B " + project + "/build -DCMAKE_PREFIX_PATH=" + prefix +
-                           " >>" + log + " 2>&1 && cmake --build " + project + "/build >>" + log + " 2>&1")
+    EXPECT_EQ(std::system(("cmake --install " PLUGHOST_BINARY_DIR " --component sdk --prefix " + prefix +
+                           " >" + log + " 2>&1 && cmake -S " + project + " -B " + project +
+                           "/build -DCMAKE_PREFIX_PATH=" + prefix + " >>" + log + " 2>&1 && cmake --build " +
+                           project + "/build >>" + log + " 2>&1")
                               .c_str()),
               0)
         << readFile(log);
     return project + "/build/" + file.substr(0, file.find('.')) + ".so";
+}
+
+// The transcript the guide shows for its greeter (settings: greeting: Howdy).
+void expectTheGuidesConversation(std::uint16_t port) {
+    Client client(port);
+    EXPECT_EQ(client.line(), "Howdy! Who are you?");
+    ASSERT_TRUE(client.send("Ada\nbye\n"));
+    EXPECT_EQ(client.line(), "Howdy, Ada!");
+    EXPECT_EQ(client.line(), "Goodbye.");
+    EXPECT_TRUE(client.waitClosed());
 }
 
 TEST(Docs, PluginGuideExampleBuildsAndServes) {
@@ -56,7 +67,8 @@ TEST(Docs, PluginGuideExampleBuildsAndServes) {
     ASSERT_FALSE(source.empty());
     ASSERT_FALSE(cmake.empty());
     ASSERT_FALSE(yaml.empty());
-    EXPECT_LT(std::count(source.begin(), source.end(), '\n'), 40) << "the guide promises an example under 40 lines";
+    EXPECT_LT(std::count(source.begin(), source.end(), '\n'), 40)
+        << "the guide promises an example under 40 lines";
 
     TempDir dir;
     const std::string built = buildOutOfTree(dir, "greet.cpp", source, cmake);
@@ -65,19 +77,17 @@ TEST(Docs, PluginGuideExampleBuildsAndServes) {
     const std::string plugins = dir.path() + "/plugins";
     std::filesystem::create_directories(plugins);
     std::filesystem::copy_file(built, plugins + "/greet.so");
-    const std::string services = std::regex_replace(yaml, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:0");
+    const std::string services =
+        std::regex_replace(yaml, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:0");
     HostProcess host("plugin_dir: " + plugins + "\n" + services);
     ASSERT_TRUE(host.started()) << host.log();
-    Client client(host.port("greeter"));
-    EXPECT_EQ(client.line(), "Howdy! Who are you?");
-    ASSERT_TRUE(client.send("Ada\nbye\n"));
-    EXPECT_EQ(client.line(), "Howdy, Ada!");
-    EXPECT_EQ(client.line(), "Goodbye.");
-    EXPECT_TRUE(client.waitClosed());
+    expectTheGuidesConversation(host.port("greeter"));
     EXPECT_TRUE(host.waitForLog("greeter 127.0.0.1:")) << host.log();
 
     const auto plugins_listing = runCtl({"plugins", "--socket", host.adminSocket()});
-    EXPECT_TRUE(std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +2\\.1 +greeter .*loaded"))) << plugins_listing.output;
+    EXPECT_TRUE(
+        std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +2\\.1 +greeter .*loaded")))
+        << plugins_listing.output;
 }
 
 // The guide's C plugin: C11 against abi.h alone, a C-only CMake project, the same greeter.
@@ -100,12 +110,7 @@ TEST(Docs, PluginGuideCExampleBuildsAndServes) {
                      "\nservices:\n  greeter:\n    plugin: greet_c\n    listen: 127.0.0.1:0\n    settings:\n"
                      "      greeting: Howdy\n");
     ASSERT_TRUE(host.started()) << host.log();
-    Client client(host.port("greeter"));
-    EXPECT_EQ(client.line(), "Howdy! Who are you?");
-    ASSERT_TRUE(client.send("Ada\nbye\n"));
-    EXPECT_EQ(client.line(), "Howdy, Ada!");
-    EXPECT_EQ(client.line(), "Goodbye.");
-    EXPECT_TRUE(client.waitClosed());
+    expectTheGuidesConversation(host.port("greeter"));
 }
 
 }  // namespace

@@ -1,4 +1,7 @@
 // Plugin discovery: real libraries built to fail in each way the loader must survive.
+#include "plugins.h"
+
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -6,9 +9,6 @@
 #include <fstream>
 #include <iterator>
 
-#include <gtest/gtest.h>
-
-#include "plugins.h"
 #include "support/host_process.h"
 
 namespace {
@@ -21,8 +21,9 @@ class PluginDir {
 public:
     PluginDir() { ::chmod(dir_.path().c_str(), 0755); }  // a plugin folder nobody else may write to
     void add(const std::string& name) {
-        const std::string from = (name == "echo" ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
-                                 "/" + name + ".so";
+        const std::string from =
+            (name == "echo" ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
+            "/" + name + ".so";
         std::filesystem::copy_file(from, dir_.path() + "/" + name + ".so");
     }
     const std::string& path() const { return dir_.path(); }
@@ -57,31 +58,17 @@ TEST(Plugins, LoadsAGoodPluginAndReadsItsDescriptor) {
     EXPECT_NE(catalog.find("echo", why), nullptr);
 }
 
-// PLUGHOST_PROBE_MARKER for the fixtures: every function of wrong_abi.so and
-// cxx_abi_1.so writes to it, abi_probe_*'s create() too.
-class Marker {
-public:
-    Marker() : path_(dir_.path() + "/marker") { ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1); }
-    ~Marker() { ::unsetenv("PLUGHOST_PROBE_MARKER"); }
-    std::string text() const {
-        std::ifstream in(path_);
-        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-
-private:
-    TempDir dir_;
-    std::string path_;
-};
-
 TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionRuns) {
-    Marker marker;
+    plughost::test::ProbeMarker marker;
     PluginDir dir;
     dir.add("wrong_abi");
     const auto catalog = Catalog::scan(dir.path());
     const auto& entry = entryFor(catalog, "wrong_abi.so");
     EXPECT_FALSE(entry.loaded());
-    EXPECT_EQ(entry.rejection, dir.path() + "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.1 "
-                                            "(too new); rebuild it against this SDK");
+    EXPECT_EQ(entry.rejection,
+              dir.path() +
+                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.1 "
+                  "(too new); rebuild it against this SDK");
     std::string why;
     EXPECT_EQ(catalog.find("wrong_abi", why), nullptr);
     EXPECT_EQ(why, entry.rejection);  // a service naming it fails with the same reason
@@ -89,24 +76,26 @@ TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionR
 }
 
 TEST(Plugins, ANewerMinorIsRefusedAskingForANewerHost) {
-    Marker marker;
+    plughost::test::ProbeMarker marker;
     PluginDir dir;
     dir.add("newer_minor");
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "newer_minor.so").rejection,
-              dir.path() + "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.1 (too new); "
-                           "upgrade the host or rebuild the plugin against this SDK");
+              dir.path() +
+                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.1 (too new); "
+                  "upgrade the host or rebuild the plugin against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
 
 TEST(Plugins, APluginOfTheOldCxxAbiIsRefusedWithoutCallingIt) {
-    Marker marker;
+    plughost::test::ProbeMarker marker;
     PluginDir dir;
     dir.add("cxx_abi_1");
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "cxx_abi_1.so").rejection,
-              dir.path() + "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
-                           "2.1 (too old); rebuild it against this SDK");
+              dir.path() +
+                  "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
+                  "2.1 (too old); rebuild it against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
 
@@ -134,9 +123,11 @@ TEST(Plugins, AnUnresolvedSymbolIsRefusedAtLoadNamingIt) {
     const auto& entry = entryFor(catalog, "unresolved.so");
     EXPECT_FALSE(entry.loaded());
     EXPECT_EQ(entry.rejection.rfind(dir.path() + "/unresolved.so: cannot load: ", 0), 0u) << entry.rejection;
-    EXPECT_NE(entry.rejection.find("undefined symbol: plughost_test_function_nobody_defines"), std::string::npos)
+    EXPECT_NE(entry.rejection.find("undefined symbol: plughost_test_function_nobody_defines"),
+              std::string::npos)
         << entry.rejection;
-    EXPECT_EQ(entry.rejection.find("/proc/self/fd"), std::string::npos) << entry.rejection;  // the real path only
+    EXPECT_EQ(entry.rejection.find("/proc/self/fd"), std::string::npos)
+        << entry.rejection;  // the real path only
     EXPECT_TRUE(entryFor(catalog, "echo.so").loaded());
 }
 
@@ -145,7 +136,8 @@ TEST(Plugins, LibraryWithoutTheAbiSymbolIsRefused) {
     dir.add("no_entry");
     const auto catalog = Catalog::scan(dir.path());
     const auto& entry = entryFor(catalog, "no_entry.so");
-    EXPECT_EQ(entry.rejection, dir.path() + "/no_entry.so: not a plughost plugin (it exports no plughost_abi)");
+    EXPECT_EQ(entry.rejection,
+              dir.path() + "/no_entry.so: not a plughost plugin (it exports no plughost_abi)");
 }
 
 // The private copy lives in an anonymous memory file, not in /tmp (or TMPDIR).

@@ -97,6 +97,10 @@ TempDir::TempDir() {
     path_ = pattern;
 }
 
+ProbeMarker::ProbeMarker() : path_(dir_.path() + "/marker") { ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1); }
+
+ProbeMarker::~ProbeMarker() { ::unsetenv("PLUGHOST_PROBE_MARKER"); }
+
 TempDir::~TempDir() {
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);

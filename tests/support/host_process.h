@@ -104,6 +104,22 @@ std::string capture(const std::string& command);
 // (echo, confirm, chat) or the test plugins (probe, wrong_abi, ...). Returns its path.
 std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& plugins);
 
+// Points PLUGHOST_PROBE_MARKER (inherited by hosts started meanwhile) at a fresh
+// file: the test plugins that must not run write there when they do, and
+// abi_probe's create() writes the user it ran as.
+class ProbeMarker {
+public:
+    ProbeMarker();
+    ~ProbeMarker();
+    ProbeMarker(const ProbeMarker&) = delete;
+    ProbeMarker& operator=(const ProbeMarker&) = delete;
+    std::string text() const { return readFile(path_); }
+
+private:
+    TempDir dir_;
+    std::string path_;
+};
+
 // Polls `condition` until it is true or the timeout passes.
 template <class Condition>
 bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
