@@ -58,7 +58,7 @@ private:
     int fd_;
 };
 
-// An anonymous memory file holding `bytes`: dlopen() of /proc/self/fd/N then
+// An anonymous memory file holding `bytes`: dlopen() of /proc/PID/fd/N then
 // loads a private copy no other user can touch, with nothing written to /tmp
 // (which may be noexec, or shared with other users).
 int memoryFileWith(const std::string& path, const std::string& bytes) {
@@ -84,7 +84,7 @@ int memoryFileWith(const std::string& path, const std::string& bytes) {
 
 // dlopen() finds an already-loaded library by its name before anything else.
 // A library that dlclose() could not unload (C++ code with STB_GNU_UNIQUE
-// symbols stays) keeps its "/proc/self/fd/N" name, so its descriptor is kept
+// symbols stays) keeps its "/proc/PID/fd/N" name, so its descriptor is kept
 // open for good: no later copy can be given the same N and be mistaken for it.
 void retireMemoryFile(int fd, const std::string& loadedAs) {
     static std::mutex mutex;
@@ -171,7 +171,10 @@ std::shared_ptr<Library> Library::load(const std::string& path, const std::strin
     library->path_ = path;
     library->contentHash_ = hash(bytes);
     library->memoryFile_ = memoryFileWith(path, bytes);
-    library->loadedAs_ = "/proc/self/fd/" + std::to_string(library->memoryFile_);
+    // /proc/PID/fd/N rather than /proc/self/fd/N: the name lands in the link map,
+    // and tools in other processes (a sanitizer's symbolizer, gdb, perf) can then
+    // open it to find the plugin's symbols.
+    library->loadedAs_ = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(library->memoryFile_);
 
     // RTLD_NOW: a symbol the plugin needs but nobody provides is a refusal now,
     // not a "symbol lookup error" that kills the daemon at the first call.

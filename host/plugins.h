@@ -66,7 +66,7 @@ private:
     std::uint64_t contentHash_ = 0;
     void* handle_ = nullptr;
     int memoryFile_ = -1;
-    std::string loadedAs_;  // "/proc/self/fd/N"
+    std::string loadedAs_;  // "/proc/PID/fd/N"
     plughost_abi_version abi_{};
     const plughost_plugin_api* api_ = nullptr;
 };

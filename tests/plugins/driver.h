@@ -52,7 +52,8 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         return closed_;
     }
-    void* data = nullptr;  // the plugin's session_data
+    void* data = nullptr;   // the plugin's session_data
+    bool finished = false;  // on_close was called
 
 private:
     const std::uint64_t id_;
@@ -89,6 +90,17 @@ public:
         service_ = services::HostedService::prepare(config.services.at(0), catalog());
     }
 
+    // Like the host at shutdown: every session still open ends before the service does.
+    ~PluginDriver() {
+        for (const auto& session : open_) {
+            if (!session->finished) {
+                leave(*session, plughost::CloseReason::Shutdown);
+            }
+        }
+    }
+    PluginDriver(const PluginDriver&) = delete;
+    PluginDriver& operator=(const PluginDriver&) = delete;
+
     // Empty when the plugin accepted its settings, else the first problem ("file:line:col: key: message").
     std::string problem() const {
         return service_->configProblems().empty() ? "" : service_->configProblems().front().format();
@@ -98,14 +110,18 @@ public:
 
     std::shared_ptr<MemorySession> open(const std::string& peer = "127.0.0.1:40000") {
         auto session = std::make_shared<MemorySession>(++nextId_, peer);
+        open_.push_back(session);
         plugin().open(*session, session->data);
         return session;
     }
     void say(MemorySession& session, std::string_view data) { plugin().data(session, session.data, data); }
     void leave(MemorySession& session, plughost::CloseReason reason) {
         session.close();
-        plugin().close(session, session.data, reason);
-        session.data = nullptr;
+        if (!session.finished) {
+            session.finished = true;
+            plugin().close(session, session.data, reason);
+            session.data = nullptr;
+        }
     }
     std::vector<std::string> logLines() { return log_->lines(); }
 
@@ -119,7 +135,8 @@ private:
 
     Poco::AutoPtr<LogCapture> log_;
     std::shared_ptr<services::HostedService> service_;
-    std::atomic<std::uint64_t> nextId_{0};  // tests open sessions from several threads
+    std::uint64_t nextId_ = 0;
+    std::vector<std::shared_ptr<MemorySession>> open_;  // what the host would still hold
 };
 
 }  // namespace plughost::test
