@@ -41,7 +41,8 @@ std::string peerOf(const Poco::Net::StreamSocket& socket) {
 
 // ---- SessionImpl -------------------------------------------------------------
 
-SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop)
+SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+                         EventLoop& loop)
     : id_(nextSessionId++),
       socket_(std::move(socket)),
       fd_(socket_.impl()->sockfd()),
@@ -53,6 +54,7 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       maxQueue_(owner_->limits().maxQueue),
       idleTimeout_(owner_->limits().idleTimeout),
       loop_(loop),
+      ticket_(std::move(ticket)),
       lines_(maxLine_),
       lastActivity_(Clock::now()) {}
 
@@ -237,25 +239,26 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return;
     }
-    if (phase == Phase::Closing) {
-        finish(CloseReason::Closed);
-        return;
-    }
     const CloseReason reason = n == 0 ? CloseReason::PeerClosed : CloseReason::Reset;
     {
-        // A half-closed client still gets everything it is owed, then the session ends.
+        // A half-closed client still gets everything it is owed, then the session
+        // ends — also when the plugin had already closed it with output queued.
+        // Once EOF is seen the loop stops watching for input: a later wake-up here is a hang-up or an error.
         std::lock_guard<std::mutex> lock(mutex_);
-        if (n == 0 && phase_ == Phase::Open && outboundHead_ < outbound_.size()) {
-            reason_ = reason;
-            phase_ = Phase::Closing;
-            closingSince_ = Clock::now();
+        if (n == 0 && !readClosed_ && (phase_ == Phase::Open || phase_ == Phase::Closing) &&
+            outboundHead_ < outbound_.size()) {
+            if (phase_ == Phase::Open) {
+                reason_ = reason;
+                phase_ = Phase::Closing;
+                closingSince_ = Clock::now();
+            }
             readClosed_ = true;
             writeArmed_ = false;
             armWriteLocked(true);
             return;
         }
     }
-    finish(reason);
+    finish(phase == Phase::Closing ? CloseReason::Closed : reason);
 }
 
 void SessionImpl::writable() {
@@ -297,7 +300,6 @@ void SessionImpl::finish(CloseReason reason) {
         char sink[4096];
         for (int i = 0; i < 16 && ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
         }
-        owner_->released(fd_);  // before the close, while no new connection can have this descriptor
         try {
             socket_.close();
         } catch (const Poco::Exception&) {
@@ -305,6 +307,7 @@ void SessionImpl::finish(CloseReason reason) {
         outbound_.clear();
         outbound_.shrink_to_fit();
     }
+    ticket_.release();
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
     try {
         plugin_.onClose(*this, reason);
@@ -316,6 +319,13 @@ void SessionImpl::finish(CloseReason reason) {
         owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
     }
     owner_->sessionClosed(*this);
+    // A plugin may keep a handle to this session after onClose. Let go of the
+    // plugin's state and of the owner (service → plugin → handle → session →
+    // owner would be a cycle keeping the service and its library alive for
+    // good). Nothing touches owner_ once the phase is Closed; not under mutex_,
+    // as the last owner going runs plugin destructors that may use handles.
+    state_.reset();
+    owner_.reset();
     loop_.retire(std::static_pointer_cast<SessionImpl>(shared_from_this()));
 }
 
@@ -364,13 +374,21 @@ EventLoop::EventLoop() : readBuffer_(kReadBufferSize) {
 }
 
 EventLoop::~EventLoop() {
+    requestStop();
+    join();
+    ::close(wakeFd_);
+    ::close(epoll_);
+}
+
+void EventLoop::requestStop() {
     stopping_ = true;
     wake();
+}
+
+void EventLoop::join() {
     if (thread_.joinable()) {
         thread_.join();
     }
-    ::close(wakeFd_);
-    ::close(epoll_);
 }
 
 void EventLoop::wake() {
@@ -378,10 +396,10 @@ void EventLoop::wake() {
     [[maybe_unused]] const ssize_t n = ::write(wakeFd_, &one, sizeof one);
 }
 
-void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
+void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
-        pending_.emplace_back(std::move(socket), std::move(owner));
+        pending_.push_back({std::move(socket), std::move(owner), std::move(ticket)});
     }
     wake();
 }
@@ -389,19 +407,19 @@ void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwn
 void EventLoop::adoptPending() {
     std::uint64_t counter;
     [[maybe_unused]] const ssize_t n = ::read(wakeFd_, &counter, sizeof counter);
-    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> arrived;
+    std::vector<Arrival> arrived;
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         arrived.swap(pending_);
     }
-    for (auto& [socket, owner] : arrived) {
-        auto session = std::make_shared<SessionImpl>(std::move(socket), std::move(owner), *this);
+    for (auto& arrival : arrived) {
+        auto session = std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
+                                                     std::move(arrival.ticket), *this);
         epoll_event event{};
         event.events = EPOLLIN;
         event.data.ptr = session.get();
         if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd_, &event) != 0) {
-            session->owner_->released(session->fd_);
-            continue;  // the socket is closed as the session is dropped
+            continue;  // the socket is closed and its places given back as the session is dropped
         }
         sessions_.emplace(session.get(), session);
         count_.fetch_add(1, std::memory_order_relaxed);
@@ -518,8 +536,19 @@ EventLoops::EventLoops(unsigned threads) {
     }
 }
 
-void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
-    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner));
+EventLoops::~EventLoops() {
+    for (auto& loop : loops_) {
+        loop->requestStop();
+    }
+    for (auto& loop : loops_) {
+        loop->join();
+    }
+    loops_.clear();
+}
+
+void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
+    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner),
+                                                                                 std::move(ticket));
 }
 
 }  // namespace plughost::sessions

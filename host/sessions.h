@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "framing.h"
+#include "ticket.h"
 
 namespace plughost::sessions {
 
@@ -35,7 +36,8 @@ struct Stats {
 class SessionImpl;
 
 // The service side of a session: the plugin and what the host enforces for it.
-// Sessions keep their owner alive, so the plugin outlives its last callback.
+// A session keeps its owner alive until it finishes, so the plugin outlives its
+// last callback; then it lets go, so a handle a plugin keeps does not keep the service.
 class SessionOwner {
 public:
     virtual ~SessionOwner() = default;
@@ -48,8 +50,6 @@ public:
     // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
     virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
     virtual void sessionClosed(const SessionImpl& session) = 0;
-    // The connection's descriptor is about to be closed: give back what admitting it took.
-    virtual void released(int fd) = 0;
 };
 
 class EventLoop;
@@ -59,7 +59,8 @@ class EventLoop;
 // the session's mutex, which the I/O thread also holds when it closes the fd.
 class SessionImpl final : public plughost::Session {
 public:
-    SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop);
+    SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+                EventLoop& loop);
     ~SessionImpl() override;
 
     std::uint64_t id() const override { return id_; }
@@ -108,6 +109,7 @@ private:
     const std::size_t maxQueue_;
     const std::chrono::milliseconds idleTimeout_;
     EventLoop& loop_;
+    admission::Ticket ticket_;  // given back when the session finishes
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
@@ -133,8 +135,13 @@ public:
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
-    // Takes over an accepted socket; the session opens on this loop's thread. Any thread.
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    // Takes over an accepted socket and the places admitting it took; the session
+    // opens on this loop's thread. Any thread.
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    // Stopping is two steps so that no loop is destroyed while another still runs
+    // (and may hand it work): ask every loop to stop, then join every thread.
+    void requestStop();
+    void join();
     std::size_t sessionCount() const { return count_.load(); }
 
 private:
@@ -154,7 +161,12 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> count_{0};
     std::mutex pendingMutex_;
-    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> pending_;
+    struct Arrival {
+        Poco::Net::StreamSocket socket;
+        std::shared_ptr<SessionOwner> owner;
+        admission::Ticket ticket;
+    };
+    std::vector<Arrival> pending_;
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
@@ -168,7 +180,12 @@ private:
 class EventLoops {
 public:
     explicit EventLoops(unsigned threads);
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    // Stops every loop, joins every thread, and only then destroys them: a loop
+    // finishing its sessions may still send to sessions of another.
+    ~EventLoops();
+    EventLoops(const EventLoops&) = delete;
+    EventLoops& operator=(const EventLoops&) = delete;
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
     std::size_t size() const { return loops_.size(); }
 
 private:
