@@ -87,11 +87,8 @@ public:
             Poco::Net::StreamSocket client = socket();
             client.setBlocking(false);
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
-            // Bound what the kernel buffers for a client that stops reading by the same
-            // max_queue as the host's own queue; otherwise Linux grows a send buffer to
-            // 4 MiB and a stalled client goes unnoticed for that long.
-            const int sendBuffer = static_cast<int>(std::clamp<std::size_t>(service->limits().maxQueue, 16 * 1024, 4 * 1024 * 1024));
-            ::setsockopt(client.impl()->sockfd(), SOL_SOCKET, SO_SNDBUF, &sendBuffer, sizeof sendBuffer);
+            // The kernel's send buffer keeps its normal, self-tuning size, so a client
+            // that keeps reading rides out a burst; send_timeout finds one that stopped.
             loops_.adopt(std::move(client), service, std::move(ticket));
         } catch (const Poco::Exception&) {
             // The client went away before its session began; the ticket gives its places back.

@@ -1,7 +1,9 @@
 #include "sessions.h"
 
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       maxLine_(owner_->limits().maxLine),
       maxQueue_(owner_->limits().maxQueue),
       idleTimeout_(owner_->limits().idleTimeout),
+      sendTimeout_(owner_->limits().sendTimeout),
       loop_(loop),
       ticket_(std::move(ticket)),
       lines_(maxLine_),
@@ -186,6 +189,11 @@ bool SessionImpl::flushLocked() {
             return errno == EAGAIN || errno == EWOULDBLOCK;
         }
         outboundHead_ += static_cast<std::size_t>(n);
+        written_ += static_cast<std::uint64_t>(n);
+        if (!kernelOwed_.load(std::memory_order_relaxed)) {
+            lastTaken_ = Clock::now();  // send_timeout counts from here until the client takes some of it
+            kernelOwed_.store(true, std::memory_order_relaxed);
+        }
         owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
     }
     outbound_.clear();
@@ -354,6 +362,34 @@ bool SessionImpl::expired(Clock::time_point now) {
     return phase == Phase::Open && idleTimeout_.count() > 0 && now - lastActivity_ > idleTimeout_;
 }
 
+// send_timeout: output is owed — queued here, or in the kernel's send queue not
+// yet taken by the client — and the client has taken none of it for that long.
+// Kernel buffers keep their normal size, so a client that keeps reading rides
+// out a burst; one that stops is found by this, whatever the traffic.
+bool SessionImpl::stalled(Clock::time_point now) {
+    if (sendTimeout_.count() <= 0 || !kernelOwed_.load(std::memory_order_relaxed)) {
+        return false;  // most sessions, most of the time: no lock, no system call
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::Open && phase_ != Phase::Closing) {
+        return false;
+    }
+    int unacknowledged = 0;
+    if (::ioctl(fd_, SIOCOUTQ, &unacknowledged) != 0 || unacknowledged < 0) {
+        return false;
+    }
+    const std::uint64_t taken = written_ - static_cast<std::uint64_t>(unacknowledged);
+    if (taken != acknowledged_) {
+        acknowledged_ = taken;
+        lastTaken_ = now;
+    }
+    if (unacknowledged == 0 && outboundHead_ == outbound_.size()) {
+        kernelOwed_.store(false, std::memory_order_relaxed);
+        return false;
+    }
+    return now - lastTaken_ > sendTimeout_;
+}
+
 // ---- EventLoop ---------------------------------------------------------------
 
 EventLoop::EventLoop() : readBuffer_(kReadBufferSize) {
@@ -469,13 +505,21 @@ void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
 void EventLoop::sweep() {
     const auto now = Clock::now();
     std::vector<SessionImpl*> expired;
+    std::vector<SessionImpl*> stalled;
     for (const auto& [raw, session] : sessions_) {
         if (session->expired(now)) {
             expired.push_back(raw);
+        } else if (session->stalled(now)) {
+            stalled.push_back(raw);
         }
     }
     for (SessionImpl* session : expired) {
         session->finish(CloseReason::IdleTimeout);
+    }
+    for (SessionImpl* session : stalled) {
+        session->owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+        session->abort(CloseReason::TooSlow);
+        session->finish(CloseReason::TooSlow);
     }
 }
 

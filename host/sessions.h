@@ -30,7 +30,7 @@ struct Stats {
     std::atomic<std::uint64_t> bytesIn{0};
     std::atomic<std::uint64_t> bytesOut{0};
     std::atomic<std::uint64_t> errors{0};     // exceptions escaping plugin callbacks
-    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading
+    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading (or took nothing for send_timeout)
 };
 
 class SessionImpl;
@@ -89,6 +89,7 @@ private:
     void deliver(const char* data, std::size_t size);
     void deliverLines(const char* data, std::size_t size);
     bool expired(std::chrono::steady_clock::time_point now);
+    bool stalled(std::chrono::steady_clock::time_point now);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
@@ -108,6 +109,7 @@ private:
     const std::size_t maxLine_;
     const std::size_t maxQueue_;
     const std::chrono::milliseconds idleTimeout_;
+    const std::chrono::milliseconds sendTimeout_;
     EventLoop& loop_;
     admission::Ticket ticket_;  // given back when the session finishes
 
@@ -119,6 +121,11 @@ private:
     bool writeArmed_ = false;      // waiting for EPOLLOUT: the kernel took no more
     bool flushScheduled_ = false;  // the I/O thread will write at the end of its batch
     bool readClosed_ = false;      // the peer sent EOF while output was still owed
+    // send_timeout: bytes the kernel took in all, and when the client last took any of them.
+    std::uint64_t written_ = 0;
+    std::uint64_t acknowledged_ = 0;        // by the client, as of the last check
+    std::atomic<bool> kernelOwed_{false};   // written since the kernel's queue was last seen empty
+    std::chrono::steady_clock::time_point lastTaken_;
 
     // I/O thread only.
     framing::LineFramer lines_;

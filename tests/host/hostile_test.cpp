@@ -38,6 +38,7 @@ services:
     listen: 127.0.0.1:0
     max_connections: 300
     max_queue: 256KiB
+    send_timeout: 2s
   confirm:
     plugin: confirm
     listen: 127.0.0.1:0
