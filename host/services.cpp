@@ -1,6 +1,7 @@
 #include "services.h"
 
 #include "context.h"
+#include "tsan.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ namespace {
 class TicketedSocketImpl final : public Poco::Net::StreamSocketImpl {
 public:
     explicit TicketedSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
+    ~TicketedSocketImpl() override { tsan::takeOver(this); }  // Poco may drop the last reference on any thread
     admission::Ticket ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
 };
 
@@ -79,10 +81,11 @@ public:
     void run() override {
         const auto service = service_.lock();
         auto* ticketed = dynamic_cast<TicketedSocketImpl*>(socket().impl());
-        if (!service || ticketed == nullptr) {
-            return;  // the socket is dropped with its ticket, which gives the places back
+        admission::Ticket ticket = ticketed != nullptr ? std::move(ticketed->ticket) : admission::Ticket();
+        tsan::handOver(socket().impl());
+        if (!service) {
+            return;  // the ticket gives the places back; the socket is dropped
         }
-        admission::Ticket ticket = std::move(ticketed->ticket);
         try {
             Poco::Net::StreamSocket client = socket();
             client.setBlocking(false);

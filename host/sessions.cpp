@@ -13,6 +13,8 @@
 
 #include <Poco/Net/NetException.h>
 
+#include "tsan.h"
+
 namespace plughost::sessions {
 
 namespace {
@@ -61,7 +63,9 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       lines_(maxLine_),
       lastActivity_(Clock::now()) {}
 
-SessionImpl::~SessionImpl() = default;
+SessionImpl::~SessionImpl() {
+    tsan::handOver(socket_.impl());  // the socket's last reference may be dropped on another thread
+}
 
 // Bytes are queued and written by the session's I/O thread at the end of its
 // current batch of events: everything sent to one client in a batch (a busy
