@@ -284,16 +284,20 @@ bool Instance::lineTooLong(SessionPort& session, void* data, std::size_t maxLine
            api_.on_line_too_long(instance_, &session, data, maxLine) == PLUGHOST_OK;
 }
 
-void Instance::close(SessionPort& session, void* data, plughost::CloseReason reason) {
+bool Instance::close(SessionPort& session, void* data, plughost::CloseReason reason) {
+    reported.clear();
     if (api_.on_close != nullptr) {
         api_.on_close(instance_, &session, data, static_cast<std::int32_t>(reason));
     }
+    return reported.empty();
 }
 
-void Instance::stopping() {
+bool Instance::stopping() {
+    reported.clear();
     if (api_.on_stopping != nullptr) {
         api_.on_stopping(instance_);
     }
+    return reported.empty();
 }
 
 }  // namespace plughost::plugins

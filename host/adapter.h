@@ -62,8 +62,9 @@ public:
     bool open(SessionPort& session, void*& data);
     bool data(SessionPort& session, void* data, std::string_view bytes);
     bool lineTooLong(SessionPort& session, void* data, std::size_t maxLine);
-    void close(SessionPort& session, void* data, plughost::CloseReason reason);
-    void stopping();
+    // These two cannot fail the session; false says the plugin reported an error anyway.
+    bool close(SessionPort& session, void* data, plughost::CloseReason reason);
+    bool stopping();
 
     // What the plugin reported (report_error) about the callback that just failed on this thread.
     static std::string failure();

@@ -267,7 +267,9 @@ private:
 
 Poco::Net::HTTPServerParams::Ptr adminParams() {
     Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams();
-    params->setMaxThreads(4);
+    // Thread per connection (Poco's default pool holds up to 16): enough that a
+    // few clients that connect and say nothing cannot hold up plughostctl.
+    params->setMaxThreads(16);
     params->setMaxQueued(32);
     params->setTimeout(Poco::Timespan(5, 0));  // a client that connects and says nothing is dropped
     params->setKeepAlive(true);

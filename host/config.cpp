@@ -85,7 +85,7 @@ Cidr parseCidr(const std::string& text) {
 std::string Limits::describe() const {
     std::ostringstream out;
     out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine << ','
-        << maxQueue << ",allow=";
+        << maxQueue << ',' << sendTimeout.count() << ",allow=";
     for (const auto& cidr : allow) {
         out << cidr.text << ' ';
     }
@@ -324,7 +324,8 @@ public:
 
 private:
     static std::vector<std::string> limitKeys() {
-        return {"max_connections", "max_per_ip", "rate", "allow", "deny", "idle_timeout", "max_line", "max_queue"};
+        return {"max_connections", "max_per_ip", "rate", "allow", "deny", "idle_timeout", "max_line", "max_queue",
+                "send_timeout"};
     }
 
     void problem(const YAML::Node& node, const std::string& keyPath, const std::string& message) {
@@ -486,6 +487,9 @@ private:
                 problem(map["max_queue"], path + ".max_queue", "must be between 1KiB and 1GiB");
             }
             limits.maxQueue = value;
+        }
+        if (map["send_timeout"]) {
+            limits.sendTimeout = parsed(map["send_timeout"], path + ".send_timeout", parseDuration);
         }
         return limits;
     }

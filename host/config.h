@@ -66,7 +66,8 @@ struct Limits {
     std::vector<Cidr> deny;                         // no match at all means allowed
     std::chrono::milliseconds idleTimeout{600000};  // 0 = never
     std::size_t maxLine = 8192;                     // bytes, for line-framed plugins
-    std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output per session
+    std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output the host holds per session
+    std::chrono::milliseconds sendTimeout{30000};   // output owed and none taken for this long: too slow; 0 = never
     std::string describe() const;                   // every value, for fingerprints
     // True when `address` may connect, by the allow/deny rules.
     bool admits(const Poco::Net::IPAddress& address) const;

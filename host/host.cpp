@@ -102,36 +102,49 @@ void Host::logServices() const {
 }
 
 ReloadResult Host::reload() {
-    std::lock_guard<std::mutex> lock(mutex_);
     ReloadResult result;
-    config::HostConfig next;
-    try {
-        next = config::loadFile(config_.file);
-    } catch (const config::ConfigError& error) {
-        for (const auto& problem : error.problems()) {
-            result.errors.push_back(problem.format());
+    std::vector<std::shared_ptr<services::HostedService>> draining;
+    std::chrono::milliseconds drain{0};
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_) {
+            result.errors.push_back(config_.file + ": the host is stopping; reload refused");
+            ++failedReloads_;
+            logger().warning("reload refused: the host is stopping");
+            return result;
         }
+        config::HostConfig next;
+        try {
+            next = config::loadFile(config_.file);
+        } catch (const config::ConfigError& error) {
+            for (const auto& problem : error.problems()) {
+                result.errors.push_back(problem.format());
+            }
+        }
+        if (result.errors.empty()) {
+            if (!pluginDirOverride_.empty()) {
+                next.pluginDir = pluginDirOverride_;
+            }
+            plugins::Catalog catalog = plugins::Catalog::scan(next.pluginDir, &catalog_);
+            const auto problems = services_.reload(next, catalog, result.changes, draining);
+            for (const auto& problem : problems) {
+                result.errors.push_back(problem.format());
+            }
+            if (problems.empty()) {
+                // Settings that only take effect at start (workers, admin, log level) keep their old values.
+                next.workers = config_.workers;
+                next.admin = config_.admin;
+                drain = next.drain;
+                config_ = std::move(next);
+                catalog_ = std::move(catalog);
+                configLoadedAt_ = std::chrono::system_clock::now();
+            }
+        }
+        result.ok = result.errors.empty();
+        ++(result.ok ? reloads_ : failedReloads_);
     }
-    if (result.errors.empty()) {
-        if (!pluginDirOverride_.empty()) {
-            next.pluginDir = pluginDirOverride_;
-        }
-        plugins::Catalog catalog = plugins::Catalog::scan(next.pluginDir, &catalog_);
-        const auto problems = services_.reload(next, catalog, result.changes);
-        for (const auto& problem : problems) {
-            result.errors.push_back(problem.format());
-        }
-        if (problems.empty()) {
-            // Settings that only take effect at start (workers, admin, log level) keep their old values.
-            next.workers = config_.workers;
-            next.admin = config_.admin;
-            config_ = std::move(next);
-            catalog_ = std::move(catalog);
-            configLoadedAt_ = std::chrono::system_clock::now();
-        }
-    }
-    result.ok = result.errors.empty();
-    ++(result.ok ? reloads_ : failedReloads_);
+    // The stopped services' sessions drain outside the lock.
+    services::Services::finishDraining(draining, plughost::CloseReason::Reload, std::chrono::steady_clock::now() + drain);
     if (result.ok) {
         for (const auto& change : result.changes) {
             logger().information("reload: service %s: %s", change.service, change.outcome);
@@ -145,8 +158,15 @@ ReloadResult Host::reload() {
 }
 
 void Host::stop(plughost::CloseReason reason) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    services_.stop(reason, config_.drain);
+    std::vector<std::shared_ptr<services::HostedService>> draining;
+    std::chrono::milliseconds drain{0};
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+        draining = services_.beginStop(reason);
+        drain = config_.drain;
+    }
+    services::Services::finishDraining(draining, reason, std::chrono::steady_clock::now() + drain);
 }
 
 HostStatus Host::status() const {

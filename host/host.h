@@ -69,8 +69,12 @@ public:
     // Scans the plugin folder and starts every service; logs one line per service.
     void start();
     // Re-reads the config file and rescans the plugin folder (see Services::reload).
+    // Sessions of the services it stops get the new config's `drain`; the host's
+    // lock is not held meanwhile, so status and metrics answer during the drain.
+    // Refused once stop() has begun.
     ReloadResult reload();
-    // Stops every service; sessions get the config's `drain` to flush and close.
+    // Stops every service; sessions get the config's `drain` to flush and close
+    // (again without holding the lock for the drain).
     void stop(plughost::CloseReason reason);
 
     HostStatus status() const;
@@ -95,6 +99,7 @@ private:
     std::chrono::system_clock::time_point configLoadedAt_;
     std::uint64_t reloads_ = 0;
     std::uint64_t failedReloads_ = 0;
+    bool stopping_ = false;
 };
 
 }  // namespace plughost

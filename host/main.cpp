@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
@@ -128,13 +129,17 @@ protected:
             }
             return EXIT_UNAVAILABLE;
         }
-        plughost::Watcher watcher(host);
+        std::optional<plughost::Watcher> watcher;
+        watcher.emplace(host);
         if (!readyFile_.empty()) {
             writeReadyFile(readyFile_, host);
         }
 
         const int signal = waitForStop(host);
         log.information("received %s: stopping", std::string(::strsignal(signal)));
+        // The watcher goes first: a change it saw during the drain must not reload
+        // (and start listeners) on a host that is stopping.
+        watcher.reset();
         admin.reset();
         host.stop(plughost::CloseReason::Shutdown);
         log.information("stopped");

@@ -1,16 +1,21 @@
 #include "services.h"
 
 #include "context.h"
+#include "tsan.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <thread>
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Net/TCPServer.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
@@ -30,6 +35,40 @@ const char* stateName(State state) {
 
 namespace {
 
+// An accepted connection that carries its admission ticket through Poco's
+// queue: when Poco drops a queued connection (its queue full, TCPServer::stop(),
+// a hand-off that finds the service gone), the ticket goes with the socket and
+// gives its places back.
+class TicketedSocketImpl final : public Poco::Net::StreamSocketImpl {
+public:
+    explicit TicketedSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
+    ~TicketedSocketImpl() override { tsan::takeOver(this); }  // Poco may drop the last reference on any thread
+    admission::Ticket ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+};
+
+// A listening socket whose accepted connections are TicketedSocketImpls.
+class TicketingServerSocketImpl final : public Poco::Net::ServerSocketImpl {
+public:
+    Poco::Net::SocketImpl* acceptConnection(Poco::Net::SocketAddress& client) override {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        int fd;
+        do {
+            fd = ::accept4(sockfd(), reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC);
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) {
+            error();  // throws, as Poco's own accept does
+        }
+        client = Poco::Net::SocketAddress(reinterpret_cast<const sockaddr*>(&address), length);
+        return new TicketedSocketImpl(fd);  // Poco's interface: the StreamSocket made from it takes ownership
+    }
+};
+
+class TicketingServerSocket final : public Poco::Net::ServerSocket {
+public:
+    TicketingServerSocket() : ServerSocket(new TicketingServerSocketImpl, true) {}  // the Socket owns its impl
+};
+
 // Poco runs this on a pool thread right after accepting. It only hands the
 // socket to an I/O loop and returns, so the pool never fills up with
 // long-lived connections (the starvation POCO-NOTES.md describes).
@@ -41,21 +80,21 @@ public:
 
     void run() override {
         const auto service = service_.lock();
+        auto* ticketed = dynamic_cast<TicketedSocketImpl*>(socket().impl());
+        admission::Ticket ticket = ticketed != nullptr ? std::move(ticketed->ticket) : admission::Ticket();
+        tsan::handOver(socket().impl());
         if (!service) {
-            return;
+            return;  // the ticket gives the places back; the socket is dropped
         }
         try {
             Poco::Net::StreamSocket client = socket();
             client.setBlocking(false);
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
-            // Bound what the kernel buffers for a client that stops reading by the same
-            // max_queue as the host's own queue; otherwise Linux grows a send buffer to
-            // 4 MiB and a stalled client goes unnoticed for that long.
-            const int sendBuffer = static_cast<int>(std::clamp<std::size_t>(service->limits().maxQueue, 16 * 1024, 4 * 1024 * 1024));
-            ::setsockopt(client.impl()->sockfd(), SOL_SOCKET, SO_SNDBUF, &sendBuffer, sizeof sendBuffer);
-            loops_.adopt(std::move(client), service);
+            // The kernel's send buffer keeps its normal, self-tuning size, so a client
+            // that keeps reading rides out a burst; send_timeout finds one that stopped.
+            loops_.adopt(std::move(client), service, std::move(ticket));
         } catch (const Poco::Exception&) {
-            service->released(socket().impl()->sockfd());  // the client went away before its session began
+            // The client went away before its session began; the ticket gives its places back.
         }
     }
 
@@ -86,8 +125,13 @@ public:
 
     bool accept(const Poco::Net::StreamSocket& socket) override {
         const auto service = service_.lock();
+        auto* ticketed = dynamic_cast<TicketedSocketImpl*>(socket.impl());
+        if (!service || ticketed == nullptr) {
+            return false;
+        }
         Poco::Net::StreamSocket client(socket);
-        return service && service->admit(client);
+        ticketed->ticket = service->admit(client);
+        return ticketed->ticket.held();
     }
 
 private:
@@ -99,7 +143,7 @@ private:
 namespace {
 
 Poco::Net::ServerSocket bindListener(const config::ListenAddress& address) {
-    Poco::Net::ServerSocket socket;
+    TicketingServerSocket socket;
     const Poco::Net::SocketAddress where(address.host, address.port);
     // SO_REUSEADDR so a restart can rebind at once; never SO_REUSEPORT, which
     // Poco's two-argument bind() also sets and which lets a second host share the port silently.
@@ -163,7 +207,8 @@ private:
 HostedService::HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits)
     : config_(std::move(config)),
       log_(Poco::Logger::get("plughost")),
-      hostLimits_(hostLimits ? std::move(hostLimits) : std::make_shared<HostLimits>()) {}
+      hostLimits_(hostLimits ? std::move(hostLimits) : std::make_shared<HostLimits>()),
+      ledger_(std::make_shared<admission::Ledger>(hostLimits_)) {}
 
 HostedService::~HostedService() {
     listeners_.clear();
@@ -246,7 +291,9 @@ void HostedService::beginStop(plughost::CloseReason reason, SpareSockets* keep) 
     if (state_ != State::Running) {
         return;
     }
-    instance_->stopping();
+    if (!instance_->stopping()) {
+        pluginFailed("on_stopping", plugins::Instance::failure());
+    }
     for (const auto& session : liveSessions()) {
         session->closeGracefully(reason);
     }
@@ -296,28 +343,21 @@ void HostedService::sessionClosed(const sessions::SessionImpl& session) {
     sessions_.erase(session.id());
 }
 
-void HostedService::released(int fd) {
-    std::lock_guard<std::mutex> lock(admissionMutex_);
-    const auto found = admittedAddress_.find(fd);
-    if (found == admittedAddress_.end()) {
-        return;
-    }
-    const auto perAddress = perAddress_.find(found->second);
-    if (perAddress != perAddress_.end() && --perAddress->second == 0) {
-        perAddress_.erase(perAddress);
-    }
-    admittedAddress_.erase(found);
-    --admitted_;
-    hostLimits_->connections.fetch_sub(1, std::memory_order_relaxed);
-}
-
-bool HostedService::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
-                           const char* message, const std::string& address) {
+admission::Ticket HostedService::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter,
+                                        const char* reason, const char* message, const std::string& address) {
     counter.fetch_add(1, std::memory_order_relaxed);
     if (framing_ == plughost::Framing::Lines) {
         // Line-based clients get a reason; raw protocols get nothing they did not ask for.
+        const int fd = socket.impl()->sockfd();
         const std::string line = std::string("! ") + message + "\n";
-        ::send(socket.impl()->sockfd(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        // The FIN goes right after the line. Input the client already sent is read
+        // away (a bounded amount, never waiting): closing with unread input would
+        // send a reset, which can destroy the line before the client reads it.
+        ::shutdown(fd, SHUT_WR);
+        char sink[4096];
+        for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+        }
     }
     std::lock_guard<std::mutex> lock(refusalLogMutex_);
     ++unloggedRefusals_;
@@ -328,52 +368,36 @@ bool HostedService::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uin
         unloggedRefusals_ = 0;
         lastRefusalLog_ = now;
     }
-    return false;
+    return {};
 }
 
-bool HostedService::admit(Poco::Net::StreamSocket& socket) {
+admission::Ticket HostedService::admit(Poco::Net::StreamSocket& socket) {
     Poco::Net::IPAddress ip;
     try {
         ip = socket.peerAddress().host();
     } catch (const Poco::Exception&) {
-        return false;  // gone before we looked
+        return {};  // gone before we looked
     }
     const std::string address = ip.toString();
     const config::Limits& limits = config_.limits;
     if (!limits.admits(ip)) {
         return refuse(socket, refusals_.acl, "acl", "access denied", address);
     }
+    // One admission at a time per service; tickets given back meanwhile only make room.
     std::unique_lock<std::mutex> lock(admissionMutex_);
-    if (hostLimits_->maxConnections > 0 && hostLimits_->connections.load() >= hostLimits_->maxConnections) {
+    if (ledger_->admitted() >= limits.maxConnections) {
         lock.unlock();
         return refuse(socket, refusals_.limit, "limit", "server busy", address);
     }
-    if (admitted_ >= limits.maxConnections) {
+    if (limits.maxPerIp > 0 && ledger_->fromAddress(address) >= limits.maxPerIp) {
         lock.unlock();
-        return refuse(socket, refusals_.limit, "limit", "server busy", address);
+        return refuse(socket, refusals_.perIp, "per_ip", "too many connections from your address", address);
     }
-    if (limits.maxPerIp > 0) {
-        const auto found = perAddress_.find(address);
-        if (found != perAddress_.end() && found->second >= limits.maxPerIp) {
-            lock.unlock();
-            return refuse(socket, refusals_.perIp, "per_ip", "too many connections from your address", address);
-        }
-    }
+    Bucket* bucket = nullptr;
     if (limits.rate > 0) {
         // A token bucket per address, holding up to one second's worth (at least one).
         const double burst = std::max(1.0, limits.rate);
         const auto now = std::chrono::steady_clock::now();
-        auto [bucket, created] = buckets_.try_emplace(address, Bucket{burst, now});
-        if (!created) {
-            const double elapsed = std::chrono::duration<double>(now - bucket->second.refilled).count();
-            bucket->second.tokens = std::min(burst, bucket->second.tokens + elapsed * limits.rate);
-            bucket->second.refilled = now;
-        }
-        if (bucket->second.tokens < 1.0) {
-            lock.unlock();
-            return refuse(socket, refusals_.rate, "rate", "too many new connections from your address; slow down", address);
-        }
-        bucket->second.tokens -= 1.0;
         if (buckets_.size() > 4096) {
             // Forget addresses whose buckets have refilled: they are as good as new.
             for (auto it = buckets_.begin(); it != buckets_.end();) {
@@ -381,12 +405,27 @@ bool HostedService::admit(Poco::Net::StreamSocket& socket) {
                 it = it->second.tokens + idle * limits.rate >= burst ? buckets_.erase(it) : std::next(it);
             }
         }
+        auto [found, created] = buckets_.try_emplace(address, Bucket{burst, now});
+        if (!created) {
+            const double elapsed = std::chrono::duration<double>(now - found->second.refilled).count();
+            found->second.tokens = std::min(burst, found->second.tokens + elapsed * limits.rate);
+            found->second.refilled = now;
+        }
+        if (found->second.tokens < 1.0) {
+            lock.unlock();
+            return refuse(socket, refusals_.rate, "rate", "too many new connections from your address; slow down", address);
+        }
+        bucket = &found->second;
     }
-    ++admitted_;
-    ++perAddress_[address];
-    admittedAddress_[socket.impl()->sockfd()] = address;
-    hostLimits_->connections.fetch_add(1, std::memory_order_relaxed);
-    return true;
+    // The host-wide place last: checked and taken in one step, across services.
+    if (!hostLimits_->tryTake()) {
+        lock.unlock();
+        return refuse(socket, refusals_.limit, "limit", "server busy", address);
+    }
+    if (bucket != nullptr) {
+        bucket->tokens -= 1.0;
+    }
+    return admission::Ticket(ledger_, address);
 }
 
 Services::Services(unsigned ioThreads) : loops_(ioThreads) {}
@@ -408,7 +447,7 @@ void Services::bind(const config::HostConfig& config) {
 }
 
 void Services::start(const config::HostConfig& config, const plugins::Catalog& catalog) {
-    hostLimits_->maxConnections = config.maxConnections;
+    hostLimits_->setMaxConnections(config.maxConnections);
     for (const auto& serviceConfig : config.services) {
         auto service = HostedService::prepare(serviceConfig, catalog, hostLimits_);
         service->start(loops_, spare_);
@@ -432,8 +471,10 @@ bool unchanged(const HostedService& running, const config::ServiceConfig& wanted
 }  // namespace
 
 std::vector<config::Problem> Services::reload(const config::HostConfig& config, const plugins::Catalog& catalog,
-                                              std::vector<ReloadChange>& changes) {
+                                              std::vector<ReloadChange>& changes,
+                                              std::vector<std::shared_ptr<HostedService>>& draining) {
     changes.clear();
+    draining.clear();
     std::map<std::string, std::shared_ptr<HostedService>> current;
     for (const auto& service : services_) {
         current.emplace(service->name(), service);
@@ -459,18 +500,17 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
         return problems;
     }
 
-    // Swap: stop what goes away or changes (freeing its ports), then start what is new.
-    hostLimits_->maxConnections = config.maxConnections;
+    // Swap: stop what goes away or changes (its listening sockets are kept for a
+    // successor), then start what is new. The old sessions drain meanwhile; the
+    // caller waits for them (finishDraining) without holding up anything else.
+    hostLimits_->setMaxConnections(config.maxConnections);
     std::map<std::string, std::shared_ptr<HostedService>> replaced;
     for (const auto& service : services_) {
         if (std::find(next.begin(), next.end(), service) == next.end()) {
             service->beginStop(plughost::CloseReason::Reload, &spare_);
             replaced.emplace(service->name(), service);
+            draining.push_back(service);
         }
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    for (const auto& [name, service] : replaced) {
-        service->finishStop(plughost::CloseReason::Reload, deadline);
     }
     for (const auto& service : next) {
         const auto old = replaced.find(service->name());
@@ -502,14 +542,23 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
     return {};
 }
 
-void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds drain) {
+std::vector<std::shared_ptr<HostedService>> Services::beginStop(plughost::CloseReason reason) {
     for (auto& service : services_) {
         service->beginStop(reason);
     }
-    const auto deadline = std::chrono::steady_clock::now() + drain;
-    for (auto& service : services_) {
+    return services_;
+}
+
+void Services::finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining, plughost::CloseReason reason,
+                              std::chrono::steady_clock::time_point deadline) {
+    for (const auto& service : draining) {
         service->finishStop(reason, deadline);
     }
+}
+
+void Services::stop(plughost::CloseReason reason, std::chrono::milliseconds drain) {
+    const auto draining = beginStop(reason);
+    finishDraining(draining, reason, std::chrono::steady_clock::now() + drain);
 }
 
 }  // namespace plughost::services

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "plugins.h"
 #include "sessions.h"
+#include "ticket.h"
 
 namespace plughost::services {
 
@@ -31,11 +32,8 @@ struct Refusals {
     std::atomic<std::uint64_t> acl{0};     // allow/deny
 };
 
-// Connections across every service of the host.
-struct HostLimits {
-    std::size_t maxConnections = 0;  // 0 = no limit
-    std::atomic<std::size_t> connections{0};
-};
+// Connections across every service of the host (see ticket.h).
+using HostLimits = admission::HostLimits;
 
 class Listener;
 
@@ -70,7 +68,7 @@ public:
 
     const std::string& name() const { return config_.name; }
     const config::ServiceConfig& config() const { return config_; }
-    State state() const { return state_; }
+    State state() const { return state_.load(); }
     const std::string& problem() const { return problem_; }
     // The config problem, if the failure was one; printed by `check`.
     const std::vector<config::Problem>& configProblems() const { return configProblems_; }
@@ -89,21 +87,21 @@ public:
     void pluginFailed(const char* callback, const std::string& what) override;
     void sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) override;
     void sessionClosed(const sessions::SessionImpl& session) override;
-    void released(int fd) override;
 
-    // Admission on the accept thread: access rules, then the service's, the
-    // host's and the per-address limits. False refuses the connection.
-    bool admit(Poco::Net::StreamSocket& socket);
+    // Admission on the accept thread: access rules, then the host's, the
+    // service's, the per-address and the rate limits. An empty ticket refuses
+    // the connection (with a line saying why, for line-based plugins).
+    admission::Ticket admit(Poco::Net::StreamSocket& socket);
 
 private:
     HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);
     void fail(std::string problem);
-    bool refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
-                const char* message, const std::string& address);
+    admission::Ticket refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+                             const char* message, const std::string& address);
     std::vector<std::shared_ptr<sessions::SessionImpl>> liveSessions();
 
     config::ServiceConfig config_;
-    State state_ = State::Stopped;
+    std::atomic<State> state_{State::Stopped};  // status reads it while a drain runs
     std::string problem_;
     std::vector<config::Problem> configProblems_;
     bool pluginUnavailable_ = false;
@@ -117,15 +115,13 @@ private:
     sessions::Stats stats_;
     Refusals refusals_;
     const std::shared_ptr<HostLimits> hostLimits_;
-    // Admission state, touched on accept threads and when sessions end.
+    // Admission state, touched on accept threads; the ledger also when tickets are given back.
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point refilled;
     };
-    std::mutex admissionMutex_;
-    std::size_t admitted_ = 0;
-    std::unordered_map<int, std::string> admittedAddress_;       // by descriptor
-    std::unordered_map<std::string, std::size_t> perAddress_;
+    const std::shared_ptr<admission::Ledger> ledger_;
+    std::mutex admissionMutex_;  // one admission at a time per service
     std::unordered_map<std::string, Bucket> buckets_;
     // Refusals are logged at most once a second, with a count: a flood must not flood the log.
     std::mutex refusalLogMutex_;
@@ -157,9 +153,19 @@ public:
     // Otherwise removed and changed services stop (sessions closed with
     // CloseReason::Reload), new and changed ones start, unchanged ones — same
     // settings, same plugin bytes — keep their listeners and sessions.
+    // The services stopped by the swap are returned in `draining`, their sessions
+    // asked to close: the caller waits for them with finishDraining(), outside
+    // any lock that status needs.
     std::vector<config::Problem> reload(const config::HostConfig& config, const plugins::Catalog& catalog,
-                                        std::vector<ReloadChange>& changes);
-    // Stops them all: sessions get `drain` to flush and close, then are cut.
+                                        std::vector<ReloadChange>& changes,
+                                        std::vector<std::shared_ptr<HostedService>>& draining);
+    // Stops accepting everywhere and asks every session to close; returns the
+    // services to hand to finishDraining().
+    std::vector<std::shared_ptr<HostedService>> beginStop(plughost::CloseReason reason);
+    // Waits until `deadline` for the sessions of `draining` to close, then cuts the rest.
+    static void finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining, plughost::CloseReason reason,
+                               std::chrono::steady_clock::time_point deadline);
+    // Both at once: sessions get `drain` to flush and close, then are cut.
     void stop(plughost::CloseReason reason, std::chrono::milliseconds drain);
     const std::vector<std::shared_ptr<HostedService>>& list() const { return services_; }
     const std::shared_ptr<HostLimits>& hostLimits() const { return hostLimits_; }

@@ -1,7 +1,9 @@
 #include "sessions.h"
 
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +12,8 @@
 #include <system_error>
 
 #include <Poco/Net/NetException.h>
+
+#include "tsan.h"
 
 namespace plughost::sessions {
 
@@ -41,7 +45,8 @@ std::string peerOf(const Poco::Net::StreamSocket& socket) {
 
 // ---- SessionImpl -------------------------------------------------------------
 
-SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop)
+SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+                         EventLoop& loop)
     : id_(nextSessionId++),
       socket_(std::move(socket)),
       fd_(socket_.impl()->sockfd()),
@@ -52,11 +57,15 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       maxLine_(owner_->limits().maxLine),
       maxQueue_(owner_->limits().maxQueue),
       idleTimeout_(owner_->limits().idleTimeout),
+      sendTimeout_(owner_->limits().sendTimeout),
       loop_(loop),
+      ticket_(std::move(ticket)),
       lines_(maxLine_),
       lastActivity_(Clock::now()) {}
 
-SessionImpl::~SessionImpl() = default;
+SessionImpl::~SessionImpl() {
+    tsan::handOver(socket_.impl());  // the socket's last reference may be dropped on another thread
+}
 
 // Bytes are queued and written by the session's I/O thread at the end of its
 // current batch of events: everything sent to one client in a batch (a busy
@@ -207,6 +216,11 @@ bool SessionImpl::flushLocked() {
             return errno == EAGAIN || errno == EWOULDBLOCK;
         }
         outboundHead_ += static_cast<std::size_t>(n);
+        written_ += static_cast<std::uint64_t>(n);
+        if (!kernelOwed_.load(std::memory_order_relaxed)) {
+            lastTaken_ = Clock::now();  // send_timeout counts from here until the client takes some of it
+            kernelOwed_.store(true, std::memory_order_relaxed);
+        }
         owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
     }
     outbound_.clear();
@@ -257,25 +271,26 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return;
     }
-    if (phase == Phase::Closing) {
-        finish(CloseReason::Closed);
-        return;
-    }
     const CloseReason reason = n == 0 ? CloseReason::PeerClosed : CloseReason::Reset;
     {
-        // A half-closed client still gets everything it is owed, then the session ends.
+        // A half-closed client still gets everything it is owed, then the session
+        // ends — also when the plugin had already closed it with output queued.
+        // Once EOF is seen the loop stops watching for input: a later wake-up here is a hang-up or an error.
         std::lock_guard<std::mutex> lock(mutex_);
-        if (n == 0 && phase_ == Phase::Open && outboundHead_ < outbound_.size()) {
-            reason_ = reason;
-            phase_ = Phase::Closing;
-            closingSince_ = Clock::now();
+        if (n == 0 && !readClosed_ && (phase_ == Phase::Open || phase_ == Phase::Closing) &&
+            outboundHead_ < outbound_.size()) {
+            if (phase_ == Phase::Open) {
+                reason_ = reason;
+                phase_ = Phase::Closing;
+                closingSince_ = Clock::now();
+            }
             readClosed_ = true;
             writeArmed_ = false;
             armWriteLocked(true);
             return;
         }
     }
-    finish(reason);
+    finish(phase == Phase::Closing ? CloseReason::Closed : reason);
 }
 
 void SessionImpl::writable() {
@@ -317,7 +332,6 @@ void SessionImpl::finish(CloseReason reason) {
         char sink[4096];
         for (int i = 0; i < 16 && ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
         }
-        owner_->released(fd_);  // before the close, while no new connection can have this descriptor
         try {
             socket_.close();
         } catch (const Poco::Exception&) {
@@ -325,10 +339,20 @@ void SessionImpl::finish(CloseReason reason) {
         outbound_.clear();
         outbound_.shrink_to_fit();
     }
+    ticket_.release();
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
-    plugin_.close(*this, pluginData_, reason);
+    if (!plugin_.close(*this, pluginData_, reason)) {
+        owner_->pluginFailed("on_close", plugins::Instance::failure());
+        owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
+    }
     pluginData_ = nullptr;
     owner_->sessionClosed(*this);
+    // A plugin may keep a handle to this session after on_close. Let go of the
+    // owner (service → plugin → handle → session → owner would be a cycle
+    // keeping the service and its library alive for good). Nothing touches
+    // owner_ once the phase is Closed; not under mutex_, as the last owner going
+    // runs the plugin's destroy(), which may release handles.
+    owner_.reset();
     loop_.retire(shared_from_this());
 }
 
@@ -357,6 +381,34 @@ bool SessionImpl::expired(Clock::time_point now) {
     return phase == Phase::Open && idleTimeout_.count() > 0 && now - lastActivity_ > idleTimeout_;
 }
 
+// send_timeout: output is owed — queued here, or in the kernel's send queue not
+// yet taken by the client — and the client has taken none of it for that long.
+// Kernel buffers keep their normal size, so a client that keeps reading rides
+// out a burst; one that stops is found by this, whatever the traffic.
+bool SessionImpl::stalled(Clock::time_point now) {
+    if (sendTimeout_.count() <= 0 || !kernelOwed_.load(std::memory_order_relaxed)) {
+        return false;  // most sessions, most of the time: no lock, no system call
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::Open && phase_ != Phase::Closing) {
+        return false;
+    }
+    int unacknowledged = 0;
+    if (::ioctl(fd_, SIOCOUTQ, &unacknowledged) != 0 || unacknowledged < 0) {
+        return false;
+    }
+    const std::uint64_t taken = written_ - static_cast<std::uint64_t>(unacknowledged);
+    if (taken != acknowledged_) {
+        acknowledged_ = taken;
+        lastTaken_ = now;
+    }
+    if (unacknowledged == 0 && outboundHead_ == outbound_.size()) {
+        kernelOwed_.store(false, std::memory_order_relaxed);
+        return false;
+    }
+    return now - lastTaken_ > sendTimeout_;
+}
+
 // ---- EventLoop ---------------------------------------------------------------
 
 EventLoop::EventLoop() : readBuffer_(kReadBufferSize) {
@@ -377,13 +429,21 @@ EventLoop::EventLoop() : readBuffer_(kReadBufferSize) {
 }
 
 EventLoop::~EventLoop() {
+    requestStop();
+    join();
+    ::close(wakeFd_);
+    ::close(epoll_);
+}
+
+void EventLoop::requestStop() {
     stopping_ = true;
     wake();
+}
+
+void EventLoop::join() {
     if (thread_.joinable()) {
         thread_.join();
     }
-    ::close(wakeFd_);
-    ::close(epoll_);
 }
 
 void EventLoop::wake() {
@@ -391,10 +451,10 @@ void EventLoop::wake() {
     [[maybe_unused]] const ssize_t n = ::write(wakeFd_, &one, sizeof one);
 }
 
-void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
+void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
-        pending_.emplace_back(std::move(socket), std::move(owner));
+        pending_.push_back({std::move(socket), std::move(owner), std::move(ticket)});
     }
     wake();
 }
@@ -402,19 +462,19 @@ void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwn
 void EventLoop::adoptPending() {
     std::uint64_t counter;
     [[maybe_unused]] const ssize_t n = ::read(wakeFd_, &counter, sizeof counter);
-    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> arrived;
+    std::vector<Arrival> arrived;
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         arrived.swap(pending_);
     }
-    for (auto& [socket, owner] : arrived) {
-        auto session = std::make_shared<SessionImpl>(std::move(socket), std::move(owner), *this);
+    for (auto& arrival : arrived) {
+        auto session = std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
+                                                     std::move(arrival.ticket), *this);
         epoll_event event{};
         event.events = EPOLLIN;
         event.data.ptr = session.get();
         if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd_, &event) != 0) {
-            session->owner_->released(session->fd_);
-            continue;  // the socket is closed as the session is dropped
+            continue;  // the socket is closed and its places given back as the session is dropped
         }
         sessions_.emplace(session.get(), session);
         count_.fetch_add(1, std::memory_order_relaxed);
@@ -464,13 +524,21 @@ void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
 void EventLoop::sweep() {
     const auto now = Clock::now();
     std::vector<SessionImpl*> expired;
+    std::vector<SessionImpl*> stalled;
     for (const auto& [raw, session] : sessions_) {
         if (session->expired(now)) {
             expired.push_back(raw);
+        } else if (session->stalled(now)) {
+            stalled.push_back(raw);
         }
     }
     for (SessionImpl* session : expired) {
         session->finish(CloseReason::IdleTimeout);
+    }
+    for (SessionImpl* session : stalled) {
+        session->owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+        session->abort(CloseReason::TooSlow);
+        session->finish(CloseReason::TooSlow);
     }
 }
 
@@ -531,8 +599,19 @@ EventLoops::EventLoops(unsigned threads) {
     }
 }
 
-void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner) {
-    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner));
+EventLoops::~EventLoops() {
+    for (auto& loop : loops_) {
+        loop->requestStop();
+    }
+    for (auto& loop : loops_) {
+        loop->join();
+    }
+    loops_.clear();
+}
+
+void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
+    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner),
+                                                                                 std::move(ticket));
 }
 
 }  // namespace plughost::sessions

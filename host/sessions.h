@@ -20,6 +20,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "framing.h"
+#include "ticket.h"
 
 namespace plughost::sessions {
 
@@ -30,13 +31,14 @@ struct Stats {
     std::atomic<std::uint64_t> bytesIn{0};
     std::atomic<std::uint64_t> bytesOut{0};
     std::atomic<std::uint64_t> errors{0};     // exceptions escaping plugin callbacks
-    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading
+    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading (or took nothing for send_timeout)
 };
 
 class SessionImpl;
 
 // The service side of a session: the plugin and what the host enforces for it.
-// Sessions keep their owner alive, so the plugin outlives its last callback.
+// A session keeps its owner alive until it finishes, so the plugin outlives its
+// last callback; then it lets go, so a handle a plugin keeps does not keep the service.
 class SessionOwner {
 public:
     virtual ~SessionOwner() = default;
@@ -49,8 +51,6 @@ public:
     // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
     virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
     virtual void sessionClosed(const SessionImpl& session) = 0;
-    // The connection's descriptor is about to be closed: give back what admitting it took.
-    virtual void released(int fd) = 0;
 };
 
 class EventLoop;
@@ -61,7 +61,8 @@ class EventLoop;
 // To the plugin it is a plughost_session handle (plugins::SessionPort).
 class SessionImpl final : public plugins::SessionPort, public std::enable_shared_from_this<SessionImpl> {
 public:
-    SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, EventLoop& loop);
+    SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+                EventLoop& loop);
     ~SessionImpl();
 
     // SessionPort: what the plugin may do, from any thread.
@@ -94,6 +95,7 @@ private:
     void deliver(const char* data, std::size_t size);
     void deliverLines(const char* data, std::size_t size);
     bool expired(std::chrono::steady_clock::time_point now);
+    bool stalled(std::chrono::steady_clock::time_point now);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
@@ -113,7 +115,9 @@ private:
     const std::size_t maxLine_;
     const std::size_t maxQueue_;
     const std::chrono::milliseconds idleTimeout_;
+    const std::chrono::milliseconds sendTimeout_;
     EventLoop& loop_;
+    admission::Ticket ticket_;  // given back when the session finishes
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
@@ -123,6 +127,11 @@ private:
     bool writeArmed_ = false;      // waiting for EPOLLOUT: the kernel took no more
     bool flushScheduled_ = false;  // the I/O thread will write at the end of its batch
     bool readClosed_ = false;      // the peer sent EOF while output was still owed
+    // send_timeout: bytes the kernel took in all, and when the client last took any of them.
+    std::uint64_t written_ = 0;
+    std::uint64_t acknowledged_ = 0;        // by the client, as of the last check
+    std::atomic<bool> kernelOwed_{false};   // written since the kernel's queue was last seen empty
+    std::chrono::steady_clock::time_point lastTaken_;
 
     // I/O thread only.
     framing::LineFramer lines_;
@@ -144,8 +153,13 @@ public:
     EventLoop(const EventLoop&) = delete;
     EventLoop& operator=(const EventLoop&) = delete;
 
-    // Takes over an accepted socket; the session opens on this loop's thread. Any thread.
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    // Takes over an accepted socket and the places admitting it took; the session
+    // opens on this loop's thread. Any thread.
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    // Stopping is two steps so that no loop is destroyed while another still runs
+    // (and may hand it work): ask every loop to stop, then join every thread.
+    void requestStop();
+    void join();
     std::size_t sessionCount() const { return count_.load(); }
 
 private:
@@ -165,7 +179,12 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> count_{0};
     std::mutex pendingMutex_;
-    std::vector<std::pair<Poco::Net::StreamSocket, std::shared_ptr<SessionOwner>>> pending_;
+    struct Arrival {
+        Poco::Net::StreamSocket socket;
+        std::shared_ptr<SessionOwner> owner;
+        admission::Ticket ticket;
+    };
+    std::vector<Arrival> pending_;
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
@@ -179,7 +198,12 @@ private:
 class EventLoops {
 public:
     explicit EventLoops(unsigned threads);
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner);
+    // Stops every loop, joins every thread, and only then destroys them: a loop
+    // finishing its sessions may still send to sessions of another.
+    ~EventLoops();
+    EventLoops(const EventLoops&) = delete;
+    EventLoops& operator=(const EventLoops&) = delete;
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
     std::size_t size() const { return loops_.size(); }
 
 private:

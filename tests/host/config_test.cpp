@@ -50,6 +50,7 @@ defaults:
   idle_timeout: 30s
   max_line: 1KiB
   max_queue: 64KiB
+  send_timeout: 5s
 services:
   chat:
     plugin: chat
@@ -57,6 +58,7 @@ services:
     enabled: false
     max_line: 100
     idle_timeout: 500ms
+    send_timeout: 1500ms
     settings:
       dialect: line
 )");
@@ -74,6 +76,7 @@ services:
     EXPECT_EQ(chat.limits.maxLine, 100u);        // overridden
     EXPECT_EQ(chat.limits.maxQueue, 64u * 1024u);
     EXPECT_EQ(chat.limits.idleTimeout.count(), 500);
+    EXPECT_EQ(chat.limits.sendTimeout.count(), 1500);
     EXPECT_EQ(chat.settings["dialect"].as<std::string>(), "line");
 }
 
@@ -96,7 +99,7 @@ TEST(Config, BadAddressesAreExplained) {
 TEST(Config, UnknownKeysAreErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_conections: 5\n"),
               "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, enabled, "
-              "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue)");
+              "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
     EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
               std::string::npos);
 }
@@ -137,6 +140,10 @@ TEST(Config, TypeAndRangeErrors) {
               "plughost.yaml:5:22: services.a.max_connections: 0 is out of range (1-10000000)");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    idle_timeout: soon\n"),
               "plughost.yaml:5:19: services.a.idle_timeout: 'soon' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    send_timeout: never\n"),
+              "plughost.yaml:5:19: services.a.send_timeout: 'never' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+    EXPECT_EQ(errorsOf("defaults:\n  send_timeout: [1]\nservices: {}\n"),
+              "plughost.yaml:2:17: defaults.send_timeout: must be a single value");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_queue: 10\n"),
               "plughost.yaml:5:16: services.a.max_queue: must be between 1KiB and 1GiB");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: [1, 2]\n"),
@@ -165,7 +172,7 @@ TEST(Config, EveryProblemIsReportedInFileOrder) {
               "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
               "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
               "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, settings, "
-              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue)");
+              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
 }
 
 TEST(Config, MissingFileIsReported) {

@@ -116,8 +116,10 @@ TEST(Host, ClientThatNeverReadsIsClosedAsTooSlowAndOthersAreUnaffected) {
     EXPECT_EQ(healthy.readExactly(6), "after\n");
 }
 
-TEST(Host, SigtermWithManyClientsExitsCleanlyWithinTwoSeconds) {
-    HostProcess host(kEcho);
+// Nothing is owed to idle clients, so the host does not sit out its drain period
+// (an hour here) and every client sees the close. No wall-clock bound: it runs under sanitizers too.
+TEST(Host, SigtermWithManyIdleClientsExitsCleanlyWithoutWaitingOutTheDrain) {
+    HostProcess host("drain: 1h\n" + std::string(kEcho));
     ASSERT_TRUE(host.started()) << host.log();
     std::vector<Client> clients;
     for (int i = 0; i < 300; ++i) {
@@ -125,11 +127,9 @@ TEST(Host, SigtermWithManyClientsExitsCleanlyWithinTwoSeconds) {
     }
     ASSERT_TRUE(clients.back().send("ping"));
     ASSERT_EQ(clients.back().readExactly(4), "ping");
-    const auto began = Clock::now();
-    EXPECT_EQ(host.stop(SIGTERM, 5s), 0) << host.log();
-    EXPECT_LT(Clock::now() - began, 2s);
+    EXPECT_EQ(host.stop(SIGTERM, 120s), 0) << host.log();
     for (auto& client : clients) {
-        EXPECT_TRUE(client.waitClosed(1s));
+        EXPECT_TRUE(client.waitClosed(5s));
     }
 }
 
@@ -206,19 +206,18 @@ TEST(Host, PluginDirOptionOverridesTheConfig) {
     EXPECT_EQ(client.line(), "hello x (plain)");
 }
 
+// The host runs in the test's working directory, never the config's folder: a
+// relative plugin_dir must resolve against the folder of the config file.
 TEST(Host, RelativePathsResolveAgainstTheConfigFolder) {
-    TempDir dir;
-    pluginDirWith(dir, {"echo"});
-    const std::string config = dir.write("plughost.yaml", "plugin_dir: plugins\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
-    HostProcess host("plugin_dir: " + dir.path() + "/plugins\n" + kEcho);  // baseline: absolute works
-    ASSERT_TRUE(host.started());
-    // Started from another working directory, with a relative plugin_dir.
-    const auto result = runHost({"--config", config, "--help"});
-    EXPECT_EQ(result.exitCode, 0);
-    HostProcess relative("plugin_dir: " + std::filesystem::relative(dir.path() + "/plugins", host.dir().path()).string() +
-                         "\n" + kEcho);
-    ASSERT_TRUE(relative.started()) << relative.log();
-    Client client(relative.port("echo"));
+    TempDir dir;  // a sibling of the host's own scratch folder (both in the same temporary folder)
+    const auto plugins = pluginDirWith(dir, {"echo"});
+    const std::string relative = "../" + std::filesystem::path(dir.path()).filename().string() + "/plugins";
+    HostProcess host("plugin_dir: " + relative + "\n" + std::string(kEcho));
+    ASSERT_TRUE(host.started()) << host.log();
+    ASSERT_EQ(std::filesystem::path(host.dir().path()).parent_path(), std::filesystem::path(dir.path()).parent_path());
+    ASSERT_NE(std::filesystem::current_path(), std::filesystem::path(host.dir().path()));
+    EXPECT_TRUE(host.waitForLog("plugins from " + plugins)) << host.log();
+    Client client(host.port("echo"));
     ASSERT_TRUE(client.send("r"));
     EXPECT_EQ(client.readExactly(1), "r");
 }

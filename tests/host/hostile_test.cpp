@@ -30,12 +30,15 @@ long statusField(const std::string& status, const std::string& service, const st
     return at == std::string::npos ? -1 : std::stol(status.substr(start + at + key.size() + 4));
 }
 
-const char* kServices = R"(services:
+// workers: 4, so sessions of one scene sit on several loops and the cross-loop send path runs on any machine.
+const char* kServices = R"(workers: 4
+services:
   echo:
     plugin: echo
     listen: 127.0.0.1:0
     max_connections: 300
     max_queue: 256KiB
+    send_timeout: 2s
   confirm:
     plugin: confirm
     listen: 127.0.0.1:0
@@ -205,16 +208,27 @@ TEST(Hostile, SlowlorisAndSilentClients) {
         silent.emplace_back(scene.port("confirm"));
         slow.emplace_back(scene.port("confirm"));
     }
-    // Two seconds of one byte every half second each (a scaled-down one byte a second).
-    for (int tick = 0; tick < 4; ++tick) {
+    // The slow ones dribble one byte each round, never a whole line, until
+    // idle_timeout (1 s) has closed every silent one; each round waits on the
+    // silent ones (poll with a deadline), not on a clock.
+    std::size_t closed = 0;
+    int bytes = 0;
+    const auto deadline = Clock::now() + 30s;
+    while (closed < silent.size() && Clock::now() < deadline) {
         for (auto& client : slow) {
-            client.send("z");
+            ASSERT_TRUE(client.send("z"));
         }
-        std::this_thread::sleep_for(500ms);
+        ++bytes;
+        for (; closed < silent.size() && silent[closed].waitClosed(100ms); ++closed) {
+        }
     }
-    // The silent ones are closed by idle_timeout (1 s); the slow ones are not idle.
-    for (auto& client : silent) {
-        EXPECT_TRUE(client.waitClosed(5s));
+    EXPECT_EQ(closed, silent.size()) << "silent clients outlived idle_timeout";
+    EXPECT_GE(bytes, 2);
+    // Every slow one is still open and still served: its line completes now.
+    const std::string expected = "Message received: " + std::string(static_cast<std::size_t>(bytes), 'z');
+    for (std::size_t i = 0; i < slow.size(); ++i) {
+        ASSERT_TRUE(slow[i].send("\n"));
+        EXPECT_EQ(slow[i].line(10s), expected) << "slow client " << i;
     }
     silent.clear();
     slow.clear();
@@ -233,12 +247,13 @@ TEST(Hostile, ClientsThatNeverReadAreClosedAsTooSlow) {
             ::send(client.fd(), chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         }
     }
+    // The host closes every one of them while none reads (waitClosed reads, so it comes after).
+    const auto status = [&] { return runCtl({"status", "--json", "--socket", scene.host().adminSocket()}).output; };
+    EXPECT_TRUE(eventually([&] { return statusField(status(), "echo", "too_slow") == 10; }, 30s)) << status();
     for (auto& client : stalled) {
         EXPECT_TRUE(client.waitClosed(10s));
     }
     stalled.clear();
-    const auto status = runCtl({"status", "--json", "--socket", scene.host().adminSocket()}).output;
-    EXPECT_EQ(statusField(status, "echo", "too_slow"), 10) << status;
     scene.verify();
 }
 
@@ -317,15 +332,17 @@ TEST(Hostile, BurstsBeyondEveryLimitAndADeniedAddress) {
 TEST(Hostile, AdminGarbageWrongMethodsHugeBodiesAndSilence) {
     Scene scene;
     const std::string socket = scene.host().adminSocket();
+    // Sends `bytes` on a fresh admin connection and leaves it open (still sending,
+    // or silent), then asks for status: it must answer meanwhile.
     auto raw = [&](const std::string& bytes) {
         Client unused(scene.port("echo"));  // keep the data path busy meanwhile
-        const auto result = runCtl({"status", "--socket", socket});
         const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
         std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
-        ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        const auto result = runCtl({"status", "--socket", socket});
         ::close(fd);
         return result.exitCode;
     };
