@@ -431,14 +431,14 @@ void EventLoop::flushDirty() {
         dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()), std::make_move_iterator(remoteDirty_.end()));
         remoteDirty_.clear();
     }
-    // Flushing never calls a plugin, but finishing a closed session does; it may schedule more.
-    while (!dirty_.empty()) {
-        std::vector<std::shared_ptr<SessionImpl>> batch;
-        batch.swap(dirty_);
-        for (const auto& session : batch) {
-            session->flushScheduled();
-        }
+    // Flushing never calls a plugin, but finishing a closed session does; it may schedule more, which
+    // land at the end and are flushed in this same pass. By index, keeping dirty_'s capacity: no
+    // allocation per batch.
+    for (std::size_t i = 0; i < dirty_.size(); ++i) {
+        const std::shared_ptr<SessionImpl> session = std::move(dirty_[i]);
+        session->flushScheduled();
     }
+    dirty_.clear();
 }
 
 void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
