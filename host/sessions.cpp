@@ -27,6 +27,10 @@ constexpr auto kCloseLinger = std::chrono::seconds(5);
 
 std::atomic<std::uint64_t> nextSessionId{1};
 
+// The session whose input this I/O thread is delivering, until it has written a reply directly (see
+// SessionImpl::send); null on every other thread.
+thread_local SessionImpl* replyingTo = nullptr;
+
 std::string peerOf(const Poco::Net::StreamSocket& socket) {
     try {
         return socket.peerAddress().toString();
@@ -75,6 +79,25 @@ void SessionImpl::send(std::string_view bytes) {
             owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
             shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
             return;
+        }
+        // The first reply to the input being delivered, with nothing queued before it, is written at
+        // once from the caller's bytes (request/response, echo): no copy, no flush to schedule. Any more
+        // output in the same batch is queued and written at its end, as below.
+        if (replyingTo == this && outboundHead_ == outbound_.size() && !writeArmed_ && !flushScheduled_) {
+            replyingTo = nullptr;
+            ssize_t n;
+            do {
+                n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            } while (n < 0 && errno == EINTR);
+            if (n > 0) {
+                owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
+                bytes.remove_prefix(static_cast<std::size_t>(n));
+                if (bytes.empty()) {
+                    return;
+                }
+            }
+            // The kernel took part or none, or failed: the rest goes the usual way (the flush sees the
+            // same failure and ends the session as it always did).
         }
         if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
             outbound_.erase(0, outboundHead_);
@@ -230,7 +253,9 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
         owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
         lastActivity_ = Clock::now();
         if (phase == Phase::Open) {
+            replyingTo = this;
             deliver(buffer, static_cast<std::size_t>(n));
+            replyingTo = nullptr;
         }
         return;
     }
