@@ -124,7 +124,7 @@ void SessionImpl::flushScheduled() {
             shutdownLocked(Phase::Aborting, CloseReason::Reset);
             return;
         }
-        lastActivity_ = Clock::now();  // traffic either way keeps a session from counting as idle
+        lastActivity_ = loop_.batchTime_;  // traffic either way keeps a session from counting as idle
         if (outboundHead_ < outbound_.size()) {
             // The kernel is full: hold the rest, and give up on a client that lets it grow past max_queue.
             if (outbound_.size() - outboundHead_ > maxQueue_) {
@@ -251,7 +251,7 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
-        lastActivity_ = Clock::now();
+        lastActivity_ = loop_.batchTime_;
         if (phase == Phase::Open) {
             replyingTo = this;
             deliver(buffer, static_cast<std::size_t>(n));
@@ -297,7 +297,7 @@ void SessionImpl::writable() {
             armWriteLocked(false);
             done = phase_ == Phase::Closing;
         }
-        lastActivity_ = Clock::now();
+        lastActivity_ = loop_.batchTime_;
     }
     if (done) {
         finish(CloseReason::Reset);
@@ -492,6 +492,7 @@ void EventLoop::run() {
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
         const int ready = ::epoll_wait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
+        batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
             auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
             if (session == nullptr) {
@@ -509,7 +510,7 @@ void EventLoop::run() {
                 session->writable();
             }
         }
-        if (Clock::now() >= nextSweep) {
+        if (batchTime_ >= nextSweep) {
             sweep();
             nextSweep = Clock::now() + kSweepInterval;
         }

@@ -160,6 +160,7 @@ private:
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> remoteDirty_;  // the same, from other threads; under pendingMutex_
     std::atomic<std::thread::id> threadId_{};
+    std::chrono::steady_clock::time_point batchTime_{};  // when the current batch of events began; I/O thread only
     std::vector<char> readBuffer_;
     std::thread thread_;
 };
