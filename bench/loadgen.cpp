@@ -4,7 +4,7 @@
 //           [--threads T] [--round-trips N] [--server-pid PID]
 //   chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat
 //           [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]
-//   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]
+//   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]
 //   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
 //
 // Each mode prints a human-readable summary and, last, one machine-readable line
@@ -1260,6 +1260,32 @@ long socketCount(long pid) {
     return count;
 }
 
+// A /proc/meminfo field in KiB (-1 if absent).
+long meminfoKiB(const char* field) {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string line;
+    const std::size_t length = std::strlen(field);
+    while (std::getline(meminfo, line)) {
+        if (line.compare(0, length, field) == 0 && line.size() > length && line[length] == ':') {
+            return std::strtol(line.c_str() + length + 1, nullptr, 10);
+        }
+    }
+    return -1;
+}
+
+// The kernel's TCP socket-buffer memory in KiB (/proc/net/sockstat "TCP: ... mem PAGES"), -1 if unknown.
+long tcpBufferKiB() {
+    std::ifstream sockstat("/proc/net/sockstat");
+    std::string line;
+    while (std::getline(sockstat, line)) {
+        if (line.rfind("TCP:", 0) == 0) {
+            const std::size_t at = line.find(" mem ");
+            return at == std::string::npos ? -1 : std::strtol(line.c_str() + at + 5, nullptr, 10) * (::sysconf(_SC_PAGESIZE) / 1024);
+        }
+    }
+    return -1;
+}
+
 int runHold(const Options& options) {
     const Endpoint endpoint = endpointFrom(options);
     const auto conns = static_cast<std::size_t>(options.integer("conns", 100, 1, 1'000'000));
@@ -1267,6 +1293,22 @@ int runHold(const Options& options) {
     options.required("pid");
     const long pid = options.integer("pid", 0, 1, 1L << 22);
     const double timeout = options.number("timeout", 60, 1, 600);
+    // --checkpoints 5000,10000: also the server's resident memory once that many are open and verified.
+    std::vector<std::size_t> stages;
+    {
+        const std::string list = options.text("checkpoints", "");
+        std::size_t at = 0;
+        while (at < list.size()) {
+            const std::size_t comma = std::min(list.find(',', at), list.size());
+            char* end = nullptr;
+            const unsigned long value = std::strtoul(list.substr(at, comma - at).c_str(), &end, 10);
+            if (value == 0 || *end != '\0') {
+                throw UsageError("--checkpoints must be a comma-separated list of connection counts");
+            }
+            stages.push_back(value);
+            at = comma + 1;
+        }
+    }
     if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
         throw UsageError("--pid " + std::to_string(pid) + ": no such process");
     }
@@ -1277,12 +1319,14 @@ int runHold(const Options& options) {
         std::printf("hold: the descriptor limit (%llu) allows only %zu of %zu connections\n",
                     static_cast<unsigned long long>(limit), target, conns);
     }
+    std::sort(stages.begin(), stages.end());
+    stages.erase(std::remove_if(stages.begin(), stages.end(), [&](std::size_t c) { return c >= target; }), stages.end());
+    stages.push_back(target);
     const long rssBefore = residentKiB(pid);
     const long socketsBefore = socketCount(pid);
+    const long slabBefore = meminfoKiB("Slab");
+    const long buffersBefore = tcpBufferKiB();
     const u64 deadline = nowNs() + secondsToNs(timeout);
-    const u64 began = nowNs();
-    Opened opened = openConnections(endpoint, target, deadline);
-    const double connectMs = static_cast<double>(nowNs() - began) / 1e6;
 
     // Every connection still works: a small message each way, checked byte for byte.
     struct Held {
@@ -1291,58 +1335,96 @@ int runHold(const Options& options) {
         std::string got;
     };
     std::vector<Held> held;
-    for (std::size_t i = 0; i < opened.fds.size(); ++i) {
-        if (opened.fds[i] >= 0) {
-            held.push_back(Held{opened.fds[i], patternStart(i), {}});
-        }
-    }
+    held.reserve(target);
+    Opened opened;
+    double connectMs = 0;
+    std::size_t verified = 0, wrong = 0, failed = 0, waiting = 0;
+    std::string checkpoints;
     const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    std::size_t waiting = 0, verified = 0, wrong = 0, failed = 0;
-    for (auto& h : held) {
-        if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
-            ++failed;
-            continue;
+    for (const std::size_t stage : stages) {
+        const u64 stageBegan = nowNs();
+        Opened more = openConnections(endpoint, stage - opened.fds.size(), deadline);
+        connectMs += static_cast<double>(nowNs() - stageBegan) / 1e6;
+        opened.failed += more.failed;
+        if (opened.firstError.empty()) {
+            opened.firstError = more.firstError;
         }
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.ptr = &h;
-        ::epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &event);
-        ++waiting;
-    }
-    epoll_event events[512];
-    while (waiting > 0 && nowNs() < deadline) {
-        const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
-        for (int e = 0; e < n; ++e) {
-            Held& h = *static_cast<Held*>(events[e].data.ptr);
-            char chunk[4096];
-            const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
-            if (got < 0 && errno == EAGAIN) {
+        const std::size_t first = held.size();
+        for (const int fd : more.fds) {
+            const std::size_t index = opened.fds.size();
+            opened.fds.push_back(fd);
+            if (fd >= 0) {
+                held.push_back(Held{fd, patternStart(index), {}});
+            }
+        }
+        for (std::size_t i = first; i < held.size(); ++i) {
+            Held& h = held[i];
+            if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+                ++failed;
                 continue;
             }
-            if (got > 0) {
-                h.got.append(chunk, static_cast<std::size_t>(got));
-            }
-            if (got <= 0 || h.got.size() >= size) {
-                ::epoll_ctl(epoll, EPOLL_CTL_DEL, h.fd, nullptr);
-                --waiting;
-                if (got <= 0) {
-                    ++failed;
-                } else if (h.got == std::string(patternAt(h.start, 0), size)) {
-                    ++verified;
-                } else {
-                    ++wrong;
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.ptr = &h;
+            ::epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &event);
+            ++waiting;
+        }
+        epoll_event events[512];
+        while (waiting > 0 && nowNs() < deadline) {
+            const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
+            for (int e = 0; e < n; ++e) {
+                Held& h = *static_cast<Held*>(events[e].data.ptr);
+                char chunk[4096];
+                const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
+                if (got < 0 && errno == EAGAIN) {
+                    continue;
+                }
+                if (got > 0) {
+                    h.got.append(chunk, static_cast<std::size_t>(got));
+                }
+                if (got <= 0 || h.got.size() >= size) {
+                    ::epoll_ctl(epoll, EPOLL_CTL_DEL, h.fd, nullptr);
+                    --waiting;
+                    if (got <= 0) {
+                        ++failed;
+                    } else if (h.got == std::string(patternAt(h.start, 0), size)) {
+                        ++verified;
+                    } else {
+                        ++wrong;
+                    }
+                    std::string().swap(h.got);
                 }
             }
         }
+        // Resident memory once these are open and have each echoed: per connection from the start.
+        const long rss = residentKiB(pid);
+        const double perConnection = rssBefore >= 0 && rss >= 0 && !held.empty()
+                                         ? static_cast<double>(rss - rssBefore) / static_cast<double>(held.size())
+                                         : -1;
+        char text[96];
+        std::snprintf(text, sizeof text, "%s%zu:%.2f", checkpoints.empty() ? "" : ",", held.size(), perConnection);
+        checkpoints += text;
+        std::printf("  %zu open, %zu verified: server RSS %ld KiB (%.2f KiB per connection)\n", held.size(),
+                    verified, rss, perConnection);
     }
     ::close(epoll);
     const long rssAfter = residentKiB(pid);
     const long socketsAfter = socketCount(pid);
+    const long slabAfter = meminfoKiB("Slab");
+    const long buffersAfter = tcpBufferKiB();
     const long accepted = socketsBefore >= 0 && socketsAfter >= 0 ? socketsAfter - socketsBefore : -1;
     const std::size_t open = held.size();
     const double perConnection = rssBefore >= 0 && rssAfter >= 0 && open > 0
                                      ? static_cast<double>(rssAfter - rssBefore) / static_cast<double>(open)
                                      : -1;
+    // Kernel memory for both ends of each loopback connection (machine-wide, so anything else running
+    // adds noise): slab (socket, inode, dentry, file, epoll entries) and TCP buffers.
+    const double slabPerConnection = slabBefore >= 0 && slabAfter >= 0 && open > 0
+                                         ? static_cast<double>(slabAfter - slabBefore) / static_cast<double>(open)
+                                         : -1;
+    const double buffersPerConnection = buffersBefore >= 0 && buffersAfter >= 0 && open > 0
+                                            ? static_cast<double>(buffersAfter - buffersBefore) / static_cast<double>(open)
+                                            : -1;
     std::printf(
         "hold: %zu of %zu connections open in %.0f ms (%zu failed%s%s); server holds %ld more sockets\n",
         open, conns, connectMs, opened.failed, opened.failed ? ": " : "", opened.firstError.c_str(),
@@ -1351,11 +1433,14 @@ int runHold(const Options& options) {
                 verified, wrong, failed, waiting);
     std::printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", rssBefore, rssAfter,
                 perConnection);
+    std::printf("  kernel, both ends of each connection: slab %.2f KiB, TCP buffers %.2f KiB per connection\n",
+                slabPerConnection, buffersPerConnection);
     std::printf(
         "RESULT mode=hold conns=%zu open=%zu accepted=%ld verified=%zu wrong=%zu failed=%zu connect_ms=%.0f "
-        "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f errors=%zu\n",
+        "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f checkpoints=%s kernel_slab_kib_per_conn=%.2f "
+        "kernel_tcp_buffer_kib_per_conn=%.2f errors=%zu\n",
         conns, open, accepted, verified, wrong, failed + waiting, connectMs, rssBefore, rssAfter,
-        perConnection, conns - verified);
+        perConnection, checkpoints.c_str(), slabPerConnection, buffersPerConnection, conns - verified);
     for (const auto& h : held) {
         ::close(h.fd);
     }
@@ -1475,7 +1560,7 @@ const char* kUsage =
     "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
     "line|seed|ncat\n"
     "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]\n"
-    "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]\n"
+    "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]\n"
     "  startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]\n"
     "Hosts are loopback only. The last line of output is 'RESULT key=value ...'. See bench/README.md.\n";
 
@@ -1495,7 +1580,7 @@ int main(int argc, char** argv) {
                                     "stalled", "burst", "threads", "grace", "join-timeout"}));
         }
         if (mode == "hold") {
-            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout"}));
+            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout", "checkpoints"}));
         }
         if (mode == "startup") {
             return runStartup(Options(argc, argv, {"exec", "config", "server-cpu", "timeout"}));
