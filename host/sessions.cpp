@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +39,33 @@ std::string peerOf(const Poco::Net::StreamSocket& socket) {
         return "unknown";
     }
 }
+
+// The data path's system calls without libc's cancellation-point wrappers: in a multi-threaded process
+// each recv/send/epoll_wait wrapper switches the thread to asynchronous cancellation and back, two atomic
+// compare-and-swaps per call. plughost never cancels a thread. Under ThreadSanitizer the wrappers stay:
+// its interceptors model the ordering a socket gives.
+#if defined(__SANITIZE_THREAD__)
+#define PLUGHOST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PLUGHOST_TSAN 1
+#endif
+#endif
+#if defined(PLUGHOST_TSAN)
+ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) { return ::recv(fd, buffer, size, flags); }
+ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) { return ::send(fd, data, size, flags); }
+int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) { return ::epoll_wait(epoll, events, max, timeoutMs); }
+#else
+ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) {
+    return ::syscall(SYS_recvfrom, fd, buffer, size, flags, nullptr, nullptr);
+}
+ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) {
+    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
+}
+int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
+    return static_cast<int>(::syscall(SYS_epoll_pwait, epoll, events, max, timeoutMs, nullptr, 0));
+}
+#endif
 
 [[noreturn]] void throwErrno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
@@ -87,7 +115,7 @@ void SessionImpl::send(std::string_view bytes) {
             replyingTo = nullptr;
             ssize_t n;
             do {
-                n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = sysSend(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             } while (n < 0 && errno == EINTR);
             if (n > 0) {
                 owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
@@ -198,7 +226,7 @@ void SessionImpl::armWriteLocked(bool wanted) {
 
 bool SessionImpl::flushLocked() {
     while (outboundHead_ < outbound_.size()) {
-        const ssize_t n = ::send(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
+        const ssize_t n = sysSend(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
@@ -247,7 +275,7 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     }
     ssize_t n;
     do {
-        n = ::recv(fd_, buffer, capacity, 0);
+        n = sysRecv(fd_, buffer, capacity, 0);
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
@@ -491,7 +519,7 @@ void EventLoop::run() {
     epoll_event events[kMaxEvents];
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
-        const int ready = ::epoll_wait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
+        const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
         batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
             auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
