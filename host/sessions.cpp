@@ -472,6 +472,7 @@ void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         first = remoteDirty_.empty();
         remoteDirty_.push_back(std::move(session));
+        remoteDirtyPending_.store(true, std::memory_order_relaxed);
     }
     if (first) {
         wake();
@@ -479,10 +480,13 @@ void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
 }
 
 void EventLoop::flushDirty() {
-    {
+    // Only a hint, set under the lock: one missed here was pushed onto an empty list, so it woke the loop
+    // and the next batch takes it.
+    if (remoteDirtyPending_.load(std::memory_order_relaxed)) {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()), std::make_move_iterator(remoteDirty_.end()));
         remoteDirty_.clear();
+        remoteDirtyPending_.store(false, std::memory_order_relaxed);
     }
     // Flushing never calls a plugin, but finishing a closed session does; it may schedule more, which
     // land at the end and are flushed in this same pass. By index, keeping dirty_'s capacity: no

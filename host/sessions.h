@@ -159,6 +159,7 @@ private:
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> remoteDirty_;  // the same, from other threads; under pendingMutex_
+    std::atomic<bool> remoteDirtyPending_{false};  // remoteDirty_ is not empty (written under pendingMutex_)
     std::atomic<std::thread::id> threadId_{};
     std::chrono::steady_clock::time_point batchTime_{};  // when the current batch of events began; I/O thread only
     std::vector<char> readBuffer_;
