@@ -76,7 +76,7 @@ for cell in ${PROFILE_CELLS:-1x64 50x64 50x16384}; do
         load "$conns" "$size" "$N"; stop
         start "$name" strace -f -c -o "$OUT/strace.$tag.n3" || exit 1
         load "$conns" "$size" $(( 3 * N )); stop
-        calls() { awk '$NF == "total" { print $(NF-2) }' "$1"; }
+        calls() { awk '$NF == "total" { print $4 }' "$1"; }  # % time, seconds, usecs/call, calls, [errors], total
         sc[$name]=$(awk -v a="$(calls "$OUT/strace.$tag.n3")" -v b="$(calls "$OUT/strace.$tag.n1")" -v n="$N" 'BEGIN { printf "%.2f", (a - b) / (2 * n) }')
     done
     for name in $SERVERS; do
