@@ -1,9 +1,10 @@
 // plughost-loadgen: the project's load generator (epoll, non-blocking sockets, TCP_NODELAY).
 //
-//   echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] [--threads
-//   T] chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat
+//   echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC]
+//           [--threads T] [--round-trips N] [--server-pid PID]
+//   chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat
 //           [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]
-//   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]
+//   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]
 //   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
 //
 // Each mode prints a human-readable summary and, last, one machine-readable line
@@ -38,6 +39,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -264,6 +266,31 @@ double cpuSeconds() {
            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+// CPU seconds (user + system, every thread) process PID has used, from /proc/PID/stat; -1 if unreadable.
+double processCpuSeconds(long pid) {
+    if (pid <= 0) {
+        return -1;
+    }
+    std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const std::size_t close = stat.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) {
+        return -1;
+    }
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state; utime is 14, stime 15
+        if (i == 14) {
+            utime = std::strtoull(field.c_str(), nullptr, 10);
+        } else if (i == 15) {
+            stime = std::strtoull(field.c_str(), nullptr, 10);
+            break;
+        }
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // Raises the descriptor limit as far as allowed; returns the soft limit now in force.
 rlim_t raiseFileLimit() {
     rlimit limit{};
@@ -342,7 +369,9 @@ struct EchoStats {
     std::vector<u64> latencies;
 };
 
-void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std::size_t inflight,
+// quota: messages each connection sends in all (0: no limit); the worker returns once every
+// connection has had all of its echoed (or died).
+void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std::size_t inflight, u64 quota,
                 EchoStats& stats, const std::atomic<bool>& measuring, const std::atomic<bool>& stop) {
     const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
     std::vector<char> buffer(kMaxChunk);
@@ -377,14 +406,15 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
             watch(c, EPOLL_CTL_MOD);
         }
     };
+    std::size_t unfinished = connections.size();
     for (auto& c : connections) {
         c.began.assign(inflight, nowNs());
-        c.allowed = size * inflight;
+        c.allowed = size * (quota > 0 ? std::min<u64>(inflight, quota) : inflight);
         watch(c, EPOLL_CTL_ADD);
         pump(c);
     }
     epoll_event events[256];
-    while (!stop.load(std::memory_order_relaxed)) {
+    while (!stop.load(std::memory_order_relaxed) && (quota == 0 || unfinished > 0)) {
         const int ready = ::epoll_wait(epoll, events, 256, 20);
         for (int i = 0; i < ready; ++i) {
             auto& c = *static_cast<EchoConnection*>(events[i].data.ptr);
@@ -394,7 +424,9 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
             if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 const ssize_t n = ::recv(c.fd, buffer.data(), buffer.size(), 0);
                 if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                    const bool done = quota > 0 && c.completed >= quota;
                     lose(c);
+                    unfinished -= done ? 0 : 1;
                     continue;
                 }
                 if (n > 0) {
@@ -422,7 +454,12 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
                         }
                         ++c.completed;
                         c.began[slot] = now;  // the message that replaces it is released now
-                        c.allowed += size;
+                        if (quota == 0 || c.completed + inflight <= quota) {
+                            c.allowed += size;
+                        }
+                        if (quota > 0 && c.completed == quota) {
+                            --unfinished;
+                        }
                     }
                 }
             }
@@ -441,6 +478,12 @@ int runEcho(const Options& options) {
     const double warmup = options.number("warmup", 0.5, 0, 600);
     const auto threads =
         std::min<std::size_t>(conns, static_cast<std::size_t>(options.integer("threads", 1, 1, 256)));
+    // --round-trips N: exactly N round trips in all (N / conns per connection, rounded up), counted from
+    // the first; no warm-up, no duration. For profiles that compare servers on the same work.
+    const auto roundTrips = static_cast<u64>(options.integer("round-trips", 0, 0, 1'000'000'000'000LL));
+    const u64 quota = roundTrips > 0 ? (roundTrips + conns - 1) / conns : 0;
+    // --server-pid PID: that process's CPU time over exactly the measured window, per round trip.
+    const long serverPid = options.integer("server-pid", 0, 0, 1L << 22);
     if (raiseFileLimit() < conns + 16) {
         std::printf("echo: the descriptor limit allows fewer than %zu connections\n", conns);
     }
@@ -461,23 +504,38 @@ int runEcho(const Options& options) {
     std::atomic<bool> measuring{false};
     std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
+    measuring = quota > 0;  // a fixed number of round trips counts every one
+    const double quotaCpuBefore = cpuSeconds();
+    double serverCpu = -1, serverCpuBefore = quota > 0 ? processCpuSeconds(serverPid) : -1;
+    const auto quotaBegan = std::chrono::steady_clock::now();
     for (std::size_t t = 0; t < threads; ++t) {
-        workers.emplace_back([&, t] { echoWorker(shares[t], size, inflight, stats[t], measuring, stop); });
+        workers.emplace_back([&, t] { echoWorker(shares[t], size, inflight, quota, stats[t], measuring, stop); });
     }
-    // Timed phases of the measurement itself, not waits for an event.
-    const auto began = std::chrono::steady_clock::now();
-    std::this_thread::sleep_until(began + std::chrono::duration<double>(warmup));
-    measuring = true;
-    const double cpuBefore = cpuSeconds();
-    const auto measureBegan = std::chrono::steady_clock::now();
-    std::this_thread::sleep_until(measureBegan + std::chrono::duration<double>(duration));
-    measuring = false;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - measureBegan).count();
-    const double cpuShare = (cpuSeconds() - cpuBefore) / seconds;
-    stop = true;
-    for (auto& worker : workers) {
-        worker.join();
+    double seconds = 0, cpuShare = 0;
+    if (quota > 0) {
+        for (auto& worker : workers) {
+            worker.join();
+        }
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - quotaBegan).count();
+        cpuShare = (cpuSeconds() - quotaCpuBefore) / seconds;
+        serverCpu = processCpuSeconds(serverPid);
+    } else {
+        // Timed phases of the measurement itself, not waits for an event.
+        const auto began = std::chrono::steady_clock::now();
+        std::this_thread::sleep_until(began + std::chrono::duration<double>(warmup));
+        measuring = true;
+        serverCpuBefore = processCpuSeconds(serverPid);
+        const double cpuBefore = cpuSeconds();
+        const auto measureBegan = std::chrono::steady_clock::now();
+        std::this_thread::sleep_until(measureBegan + std::chrono::duration<double>(duration));
+        measuring = false;
+        serverCpu = processCpuSeconds(serverPid);
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - measureBegan).count();
+        cpuShare = (cpuSeconds() - cpuBefore) / seconds;
+        stop = true;
+        for (auto& worker : workers) {
+            worker.join();
+        }
     }
     EchoStats total;
     for (auto& s : stats) {
@@ -497,6 +555,12 @@ int runEcho(const Options& options) {
     const double megabytes = static_cast<double>(total.bytes) / seconds / 1e6;
     const Percentiles p = percentiles(total.latencies);
     const u64 errors = opened.failed + total.closed + total.corruptBytes + total.extraBytes;
+    // CPU per round trip in µs: the server's (if --server-pid) and this process's own.
+    const double messages = static_cast<double>(std::max<u64>(total.messages, 1));
+    const bool serverKnown = serverCpu >= 0 && serverCpuBefore >= 0;
+    const double serverShare = serverKnown ? (serverCpu - serverCpuBefore) / seconds : -1;
+    const double serverUsPerRt = serverKnown ? (serverCpu - serverCpuBefore) * 1e6 / messages : -1;
+    const double loadgenUsPerRt = cpuShare * seconds * 1e6 / messages;
     std::printf("echo: %zu connections x %zu B, %zu in flight each, %zu thread(s), %.2f s measured\n", conns,
                 size, inflight, threads, seconds);
     std::printf("  %llu round trips: %.0f round trips/s, %.2f MB/s echoed\n",
@@ -505,6 +569,10 @@ int runEcho(const Options& options) {
         "  latency p50 %.1f  p90 %.1f  p99 %.1f  max %.1f us; the load generator used %.0f%% of a CPU%s\n",
         p.p50, p.p90, p.p99, p.max, cpuShare * 100,
         cpuShare > 0.9 * static_cast<double>(threads) ? " (near its limit: it may be the bottleneck)" : "");
+    if (serverKnown) {
+        std::printf("  CPU per round trip: server (pid %ld) %.3f us (%.0f%% of a CPU), load generator %.3f us\n",
+                    serverPid, serverUsPerRt, serverShare * 100, loadgenUsPerRt);
+    }
     std::printf(
         "  verification: %zu connect failures%s%s, %llu closed by the server, %llu wrong bytes, %llu extra "
         "bytes\n",
@@ -514,10 +582,10 @@ int runEcho(const Options& options) {
     std::printf(
         "RESULT mode=echo conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f round_trips=%llu "
         "rtt_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f "
-        "connect_failed=%zu "
+        "loadgen_us_per_rt=%.3f server_cpu=%.3f server_us_per_rt=%.3f connect_failed=%zu "
         "closed=%llu corrupt_bytes=%llu extra_bytes=%llu errors=%llu\n",
         conns, size, inflight, threads, seconds, static_cast<unsigned long long>(total.messages), rate,
-        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, opened.failed,
+        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt, opened.failed,
         static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
         static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(errors));
     return errors == 0 && total.messages > 0 ? 0 : 1;
@@ -1192,6 +1260,32 @@ long socketCount(long pid) {
     return count;
 }
 
+// A /proc/meminfo field in KiB (-1 if absent).
+long meminfoKiB(const char* field) {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string line;
+    const std::size_t length = std::strlen(field);
+    while (std::getline(meminfo, line)) {
+        if (line.compare(0, length, field) == 0 && line.size() > length && line[length] == ':') {
+            return std::strtol(line.c_str() + length + 1, nullptr, 10);
+        }
+    }
+    return -1;
+}
+
+// The kernel's TCP socket-buffer memory in KiB (/proc/net/sockstat "TCP: ... mem PAGES"), -1 if unknown.
+long tcpBufferKiB() {
+    std::ifstream sockstat("/proc/net/sockstat");
+    std::string line;
+    while (std::getline(sockstat, line)) {
+        if (line.rfind("TCP:", 0) == 0) {
+            const std::size_t at = line.find(" mem ");
+            return at == std::string::npos ? -1 : std::strtol(line.c_str() + at + 5, nullptr, 10) * (::sysconf(_SC_PAGESIZE) / 1024);
+        }
+    }
+    return -1;
+}
+
 int runHold(const Options& options) {
     const Endpoint endpoint = endpointFrom(options);
     const auto conns = static_cast<std::size_t>(options.integer("conns", 100, 1, 1'000'000));
@@ -1199,6 +1293,22 @@ int runHold(const Options& options) {
     options.required("pid");
     const long pid = options.integer("pid", 0, 1, 1L << 22);
     const double timeout = options.number("timeout", 60, 1, 600);
+    // --checkpoints 5000,10000: also the server's resident memory once that many are open and verified.
+    std::vector<std::size_t> stages;
+    {
+        const std::string list = options.text("checkpoints", "");
+        std::size_t at = 0;
+        while (at < list.size()) {
+            const std::size_t comma = std::min(list.find(',', at), list.size());
+            char* end = nullptr;
+            const unsigned long value = std::strtoul(list.substr(at, comma - at).c_str(), &end, 10);
+            if (value == 0 || *end != '\0') {
+                throw UsageError("--checkpoints must be a comma-separated list of connection counts");
+            }
+            stages.push_back(value);
+            at = comma + 1;
+        }
+    }
     if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
         throw UsageError("--pid " + std::to_string(pid) + ": no such process");
     }
@@ -1209,12 +1319,14 @@ int runHold(const Options& options) {
         std::printf("hold: the descriptor limit (%llu) allows only %zu of %zu connections\n",
                     static_cast<unsigned long long>(limit), target, conns);
     }
+    std::sort(stages.begin(), stages.end());
+    stages.erase(std::remove_if(stages.begin(), stages.end(), [&](std::size_t c) { return c >= target; }), stages.end());
+    stages.push_back(target);
     const long rssBefore = residentKiB(pid);
     const long socketsBefore = socketCount(pid);
+    const long slabBefore = meminfoKiB("Slab");
+    const long buffersBefore = tcpBufferKiB();
     const u64 deadline = nowNs() + secondsToNs(timeout);
-    const u64 began = nowNs();
-    Opened opened = openConnections(endpoint, target, deadline);
-    const double connectMs = static_cast<double>(nowNs() - began) / 1e6;
 
     // Every connection still works: a small message each way, checked byte for byte.
     struct Held {
@@ -1223,58 +1335,96 @@ int runHold(const Options& options) {
         std::string got;
     };
     std::vector<Held> held;
-    for (std::size_t i = 0; i < opened.fds.size(); ++i) {
-        if (opened.fds[i] >= 0) {
-            held.push_back(Held{opened.fds[i], patternStart(i), {}});
-        }
-    }
+    held.reserve(target);
+    Opened opened;
+    double connectMs = 0;
+    std::size_t verified = 0, wrong = 0, failed = 0, waiting = 0;
+    std::string checkpoints;
     const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    std::size_t waiting = 0, verified = 0, wrong = 0, failed = 0;
-    for (auto& h : held) {
-        if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
-            ++failed;
-            continue;
+    for (const std::size_t stage : stages) {
+        const u64 stageBegan = nowNs();
+        Opened more = openConnections(endpoint, stage - opened.fds.size(), deadline);
+        connectMs += static_cast<double>(nowNs() - stageBegan) / 1e6;
+        opened.failed += more.failed;
+        if (opened.firstError.empty()) {
+            opened.firstError = more.firstError;
         }
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.ptr = &h;
-        ::epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &event);
-        ++waiting;
-    }
-    epoll_event events[512];
-    while (waiting > 0 && nowNs() < deadline) {
-        const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
-        for (int e = 0; e < n; ++e) {
-            Held& h = *static_cast<Held*>(events[e].data.ptr);
-            char chunk[4096];
-            const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
-            if (got < 0 && errno == EAGAIN) {
+        const std::size_t first = held.size();
+        for (const int fd : more.fds) {
+            const std::size_t index = opened.fds.size();
+            opened.fds.push_back(fd);
+            if (fd >= 0) {
+                held.push_back(Held{fd, patternStart(index), {}});
+            }
+        }
+        for (std::size_t i = first; i < held.size(); ++i) {
+            Held& h = held[i];
+            if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+                ++failed;
                 continue;
             }
-            if (got > 0) {
-                h.got.append(chunk, static_cast<std::size_t>(got));
-            }
-            if (got <= 0 || h.got.size() >= size) {
-                ::epoll_ctl(epoll, EPOLL_CTL_DEL, h.fd, nullptr);
-                --waiting;
-                if (got <= 0) {
-                    ++failed;
-                } else if (h.got == std::string(patternAt(h.start, 0), size)) {
-                    ++verified;
-                } else {
-                    ++wrong;
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.ptr = &h;
+            ::epoll_ctl(epoll, EPOLL_CTL_ADD, h.fd, &event);
+            ++waiting;
+        }
+        epoll_event events[512];
+        while (waiting > 0 && nowNs() < deadline) {
+            const int n = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
+            for (int e = 0; e < n; ++e) {
+                Held& h = *static_cast<Held*>(events[e].data.ptr);
+                char chunk[4096];
+                const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
+                if (got < 0 && errno == EAGAIN) {
+                    continue;
+                }
+                if (got > 0) {
+                    h.got.append(chunk, static_cast<std::size_t>(got));
+                }
+                if (got <= 0 || h.got.size() >= size) {
+                    ::epoll_ctl(epoll, EPOLL_CTL_DEL, h.fd, nullptr);
+                    --waiting;
+                    if (got <= 0) {
+                        ++failed;
+                    } else if (h.got == std::string(patternAt(h.start, 0), size)) {
+                        ++verified;
+                    } else {
+                        ++wrong;
+                    }
+                    std::string().swap(h.got);
                 }
             }
         }
+        // Resident memory once these are open and have each echoed: per connection from the start.
+        const long rss = residentKiB(pid);
+        const double perConnection = rssBefore >= 0 && rss >= 0 && !held.empty()
+                                         ? static_cast<double>(rss - rssBefore) / static_cast<double>(held.size())
+                                         : -1;
+        char text[96];
+        std::snprintf(text, sizeof text, "%s%zu:%.2f", checkpoints.empty() ? "" : ",", held.size(), perConnection);
+        checkpoints += text;
+        std::printf("  %zu open, %zu verified: server RSS %ld KiB (%.2f KiB per connection)\n", held.size(),
+                    verified, rss, perConnection);
     }
     ::close(epoll);
     const long rssAfter = residentKiB(pid);
     const long socketsAfter = socketCount(pid);
+    const long slabAfter = meminfoKiB("Slab");
+    const long buffersAfter = tcpBufferKiB();
     const long accepted = socketsBefore >= 0 && socketsAfter >= 0 ? socketsAfter - socketsBefore : -1;
     const std::size_t open = held.size();
     const double perConnection = rssBefore >= 0 && rssAfter >= 0 && open > 0
                                      ? static_cast<double>(rssAfter - rssBefore) / static_cast<double>(open)
                                      : -1;
+    // Kernel memory for both ends of each loopback connection (machine-wide, so anything else running
+    // adds noise): slab (socket, inode, dentry, file, epoll entries) and TCP buffers.
+    const double slabPerConnection = slabBefore >= 0 && slabAfter >= 0 && open > 0
+                                         ? static_cast<double>(slabAfter - slabBefore) / static_cast<double>(open)
+                                         : -1;
+    const double buffersPerConnection = buffersBefore >= 0 && buffersAfter >= 0 && open > 0
+                                            ? static_cast<double>(buffersAfter - buffersBefore) / static_cast<double>(open)
+                                            : -1;
     std::printf(
         "hold: %zu of %zu connections open in %.0f ms (%zu failed%s%s); server holds %ld more sockets\n",
         open, conns, connectMs, opened.failed, opened.failed ? ": " : "", opened.firstError.c_str(),
@@ -1283,11 +1433,14 @@ int runHold(const Options& options) {
                 verified, wrong, failed, waiting);
     std::printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", rssBefore, rssAfter,
                 perConnection);
+    std::printf("  kernel, both ends of each connection: slab %.2f KiB, TCP buffers %.2f KiB per connection\n",
+                slabPerConnection, buffersPerConnection);
     std::printf(
         "RESULT mode=hold conns=%zu open=%zu accepted=%ld verified=%zu wrong=%zu failed=%zu connect_ms=%.0f "
-        "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f errors=%zu\n",
+        "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f checkpoints=%s kernel_slab_kib_per_conn=%.2f "
+        "kernel_tcp_buffer_kib_per_conn=%.2f errors=%zu\n",
         conns, open, accepted, verified, wrong, failed + waiting, connectMs, rssBefore, rssAfter,
-        perConnection, conns - verified);
+        perConnection, checkpoints.c_str(), slabPerConnection, buffersPerConnection, conns - verified);
     for (const auto& h : held) {
         ::close(h.fd);
     }
@@ -1403,11 +1556,11 @@ int runStartup(const Options& options) {
 const char* kUsage =
     "usage: plughost-loadgen MODE --option VALUE ...\n"
     "  echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] "
-    "[--threads T]\n"
+    "[--threads T] [--round-trips N] [--server-pid PID]\n"
     "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
     "line|seed|ncat\n"
     "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]\n"
-    "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC]\n"
+    "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]\n"
     "  startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]\n"
     "Hosts are loopback only. The last line of output is 'RESULT key=value ...'. See bench/README.md.\n";
 
@@ -1419,7 +1572,7 @@ int main(int argc, char** argv) {
     try {
         if (mode == "echo") {
             return runEcho(Options(
-                argc, argv, {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads"}));
+                argc, argv, {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads", "round-trips", "server-pid"}));
         }
         if (mode == "chat") {
             return runChat(Options(argc, argv,
@@ -1427,7 +1580,7 @@ int main(int argc, char** argv) {
                                     "stalled", "burst", "threads", "grace", "join-timeout"}));
         }
         if (mode == "hold") {
-            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout"}));
+            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout", "checkpoints"}));
         }
         if (mode == "startup") {
             return runStartup(Options(argc, argv, {"exec", "config", "server-cpu", "timeout"}));

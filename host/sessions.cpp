@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,6 +32,10 @@ constexpr auto kCloseLinger = std::chrono::seconds(5);
 
 std::atomic<std::uint64_t> nextSessionId{1};
 
+// The session whose input this I/O thread is delivering, until it has written a reply directly (see
+// SessionImpl::send); null on every other thread.
+thread_local SessionImpl* replyingTo = nullptr;
+
 std::string peerOf(const Poco::Net::StreamSocket& socket) {
     try {
         return socket.peerAddress().toString();
@@ -38,6 +43,33 @@ std::string peerOf(const Poco::Net::StreamSocket& socket) {
         return "unknown";
     }
 }
+
+// The data path's system calls without libc's cancellation-point wrappers: in a multi-threaded process
+// each recv/send/epoll_wait wrapper switches the thread to asynchronous cancellation and back, two atomic
+// compare-and-swaps per call. plughost never cancels a thread. Under ThreadSanitizer the wrappers stay:
+// its interceptors model the ordering a socket gives.
+#if defined(__SANITIZE_THREAD__)
+#define PLUGHOST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PLUGHOST_TSAN 1
+#endif
+#endif
+#if defined(PLUGHOST_TSAN)
+ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) { return ::recv(fd, buffer, size, flags); }
+ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) { return ::send(fd, data, size, flags); }
+int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) { return ::epoll_wait(epoll, events, max, timeoutMs); }
+#else
+ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) {
+    return ::syscall(SYS_recvfrom, fd, buffer, size, flags, nullptr, nullptr);
+}
+ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) {
+    return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
+}
+int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
+    return static_cast<int>(::syscall(SYS_epoll_pwait, epoll, events, max, timeoutMs, nullptr, 0));
+}
+#endif
 
 [[noreturn]] void throwErrno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
@@ -84,6 +116,25 @@ bool SessionImpl::send(std::string_view bytes) {
             owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
             shutdownLocked(Phase::Aborting, CloseReason::TooSlow);
             return false;
+        }
+        // The first reply to the input being delivered, with nothing queued before it, is written at
+        // once from the caller's bytes (request/response, echo): no copy, no flush to schedule. Any more
+        // output in the same batch is queued and written at its end, as below.
+        if (replyingTo == this && outboundHead_ == outbound_.size() && !writeArmed_ && !flushScheduled_) {
+            replyingTo = nullptr;
+            ssize_t n;
+            do {
+                n = sysSend(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            } while (n < 0 && errno == EINTR);
+            if (n > 0) {
+                wroteLocked(static_cast<std::size_t>(n));
+                bytes.remove_prefix(static_cast<std::size_t>(n));
+                if (bytes.empty()) {
+                    return true;
+                }
+            }
+            // The kernel took part or none, or failed: the rest goes the usual way (the flush sees the
+            // same failure and ends the session as it always did).
         }
         if (outboundHead_ > 0 && outboundHead_ * 2 >= outbound_.size()) {
             outbound_.erase(0, outboundHead_);
@@ -133,7 +184,7 @@ void SessionImpl::flushScheduled() {
             shutdownLocked(Phase::Aborting, CloseReason::Reset);
             return;
         }
-        lastActivity_ = Clock::now();  // traffic either way keeps a session from counting as idle
+        lastActivity_ = loop_.batchTime_;  // traffic either way keeps a session from counting as idle
         if (outboundHead_ < outbound_.size()) {
             // The kernel is full: hold the rest, and give up on a client that lets it grow past max_queue.
             if (outbound_.size() - outboundHead_ > maxQueue_) {
@@ -207,7 +258,7 @@ void SessionImpl::armWriteLocked(bool wanted) {
 
 bool SessionImpl::flushLocked() {
     while (outboundHead_ < outbound_.size()) {
-        const ssize_t n = ::send(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
+        const ssize_t n = sysSend(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
@@ -216,12 +267,7 @@ bool SessionImpl::flushLocked() {
             return errno == EAGAIN || errno == EWOULDBLOCK;
         }
         outboundHead_ += static_cast<std::size_t>(n);
-        written_ += static_cast<std::uint64_t>(n);
-        if (!kernelOwed_.load(std::memory_order_relaxed)) {
-            lastTaken_ = Clock::now();  // send_timeout counts from here until the client takes some of it
-            kernelOwed_.store(true, std::memory_order_relaxed);
-        }
-        owner_->stats().bytesOut.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
+        wroteLocked(static_cast<std::size_t>(n));
     }
     outbound_.clear();
     outboundHead_ = 0;
@@ -229,6 +275,16 @@ bool SessionImpl::flushLocked() {
         outbound_.shrink_to_fit();  // a burst's buffer is not kept by an idle session
     }
     return true;
+}
+
+// The kernel took `n` more bytes: counted, and owed to the client until it acknowledges them.
+void SessionImpl::wroteLocked(std::size_t n) {
+    written_ += static_cast<std::uint64_t>(n);
+    if (!kernelOwed_.load(std::memory_order_relaxed)) {
+        lastTaken_ = Clock::now();  // send_timeout counts from here until the client takes some of it
+        kernelOwed_.store(true, std::memory_order_relaxed);
+    }
+    owner_->stats().bytesOut.fetch_add(n, std::memory_order_relaxed);
 }
 
 // Runs a plugin callback; one that reports failure closes this session only.
@@ -258,13 +314,15 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     }
     ssize_t n;
     do {
-        n = ::recv(fd_, buffer, capacity, 0);
+        n = sysRecv(fd_, buffer, capacity, 0);
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
-        lastActivity_ = Clock::now();
+        lastActivity_ = loop_.batchTime_;
         if (phase == Phase::Open) {
+            replyingTo = this;
             deliver(buffer, static_cast<std::size_t>(n));
+            replyingTo = nullptr;
         }
         return;
     }
@@ -307,7 +365,7 @@ void SessionImpl::writable() {
             armWriteLocked(false);
             done = phase_ == Phase::Closing;
         }
-        lastActivity_ = Clock::now();
+        lastActivity_ = loop_.batchTime_;
     }
     if (done) {
         finish(CloseReason::Reset);
@@ -492,6 +550,7 @@ void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         first = remoteDirty_.empty();
         remoteDirty_.push_back(std::move(session));
+        remoteDirtyPending_.store(true, std::memory_order_relaxed);
     }
     if (first) {
         wake();
@@ -499,19 +558,22 @@ void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
 }
 
 void EventLoop::flushDirty() {
-    {
+    // Only a hint, set under the lock: one missed here was pushed onto an empty list, so it woke the loop
+    // and the next batch takes it.
+    if (remoteDirtyPending_.load(std::memory_order_relaxed)) {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()), std::make_move_iterator(remoteDirty_.end()));
         remoteDirty_.clear();
+        remoteDirtyPending_.store(false, std::memory_order_relaxed);
     }
-    // Flushing never calls a plugin, but finishing a closed session does; it may schedule more.
-    while (!dirty_.empty()) {
-        std::vector<std::shared_ptr<SessionImpl>> batch;
-        batch.swap(dirty_);
-        for (const auto& session : batch) {
-            session->flushScheduled();
-        }
+    // Flushing never calls a plugin, but finishing a closed session does; it may schedule more, which
+    // land at the end and are flushed in this same pass. By index, keeping dirty_'s capacity: no
+    // allocation per batch.
+    for (std::size_t i = 0; i < dirty_.size(); ++i) {
+        const std::shared_ptr<SessionImpl> session = std::move(dirty_[i]);
+        session->flushScheduled();
     }
+    dirty_.clear();
 }
 
 void EventLoop::retire(const std::shared_ptr<SessionImpl>& session) {
@@ -547,7 +609,8 @@ void EventLoop::run() {
     epoll_event events[kMaxEvents];
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
-        const int ready = ::epoll_wait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
+        const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
+        batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
             auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
             if (session == nullptr) {
@@ -565,7 +628,7 @@ void EventLoop::run() {
                 session->writable();
             }
         }
-        if (Clock::now() >= nextSweep) {
+        if (batchTime_ >= nextSweep) {
             sweep();
             nextSweep = Clock::now() + kSweepInterval;
         }

@@ -101,6 +101,7 @@ private:
 
     // Under mutex_.
     bool flushLocked();
+    void wroteLocked(std::size_t n);
     void shutdownLocked(Phase phase, plughost::CloseReason reason);
     void armWriteLocked(bool wanted);
 
@@ -189,7 +190,9 @@ private:
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> remoteDirty_;  // the same, from other threads; under pendingMutex_
+    std::atomic<bool> remoteDirtyPending_{false};  // remoteDirty_ is not empty (written under pendingMutex_)
     std::atomic<std::thread::id> threadId_{};
+    std::chrono::steady_clock::time_point batchTime_{};  // when the current batch of events began; I/O thread only
     std::vector<char> readBuffer_;
     std::thread thread_;
 };

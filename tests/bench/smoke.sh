@@ -55,6 +55,11 @@ echo | hold)
         expect errors 0
         run echo --port "$port" --conns 3 --size 70000 --inflight 2 --threads 2 --duration 0.3 --warmup 0.1
         expect errors 0
+        # Exactly N round trips (profiles), with the server's CPU time per round trip.
+        run echo --port "$port" --conns 4 --size 64 --round-trips 2000 --server-pid "$refecho_pid"
+        expect round_trips 2000
+        expect errors 0
+        grep '^RESULT ' "$work/out" | grep -Eq ' server_us_per_rt=[0-9]' || { echo "no server CPU per round trip" >&2; exit 1; }
         # The instrument must notice a server that does not echo: refecho is not running any more.
         stop "$refecho_pid"
         if "$loadgen" echo --port "$port" --conns 1 --size 8 --duration 0.1 --warmup 0 > "$work/out"; then
@@ -63,9 +68,10 @@ echo | hold)
         fi
         expect connect_failed 1
     else
-        run hold --port "$port" --conns 200 --pid "$refecho_pid"
+        run hold --port "$port" --conns 200 --pid "$refecho_pid" --checkpoints 50,100
         expect verified 200
         expect accepted 200
+        grep '^RESULT ' "$work/out" | grep -Eq ' checkpoints=50:[0-9.]+,100:[0-9.]+,200:' || { echo "no memory checkpoints" >&2; exit 1; }
     fi
     ;;
 chat | startup)
