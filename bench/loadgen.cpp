@@ -1300,8 +1300,9 @@ int runHold(const Options& options) {
         std::size_t at = 0;
         while (at < list.size()) {
             const std::size_t comma = std::min(list.find(',', at), list.size());
+            const std::string item = list.substr(at, comma - at);  // alive while strtoul's end points into it
             char* end = nullptr;
-            const unsigned long value = std::strtoul(list.substr(at, comma - at).c_str(), &end, 10);
+            const unsigned long value = std::strtoul(item.c_str(), &end, 10);
             if (value == 0 || *end != '\0') {
                 throw UsageError("--checkpoints must be a comma-separated list of connection counts");
             }

@@ -1,6 +1,7 @@
 #pragma once
-// services: one HostedService per configured service — the plugin instance, its
-// listeners (Poco TCPServer, one per address) and its live sessions; Services is the set.
+// services: one HostedService per configured service — its plugin instance, its
+// admission gate (admission.h), its listeners (listeners.h) and the registry of
+// its live sessions, and how it starts and drains; Services is the set, with reload.
 
 #include <atomic>
 #include <chrono>
@@ -17,32 +18,19 @@
 #include "config.h"
 #include "plugins.h"
 #include "sessions.h"
-#include "ticket.h"
+#include "admission.h"
+#include "listeners.h"
 
 namespace plughost::services {
 
 enum class State { Disabled, Failed, Running, Stopped };
-const char* stateName(State state);
 
-// Why connections were turned away before a session began.
-struct Refusals {
-    std::atomic<std::uint64_t> limit{0};   // max_connections (the service's or the host's)
-    std::atomic<std::uint64_t> perIp{0};   // max_per_ip
-    std::atomic<std::uint64_t> rate{0};    // rate
-    std::atomic<std::uint64_t> acl{0};     // allow/deny
-};
+using admission::HostLimits;
+using listeners::SpareSockets;
 
-// Connections across every service of the host (see ticket.h).
-using HostLimits = admission::HostLimits;
-
-class Listener;
-
-// Listening sockets waiting for a service, by configured address ("127.0.0.1:80").
-// Bound before privileges are dropped, and handed from a service that a reload
-// restarts to its successor, so neither a privileged port nor queued clients are lost.
-using SpareSockets = std::multimap<std::string, Poco::Net::ServerSocket>;
-
-class HostedService final : public sessions::SessionOwner, public std::enable_shared_from_this<HostedService> {
+class HostedService final : public sessions::SessionOwner,
+                            public listeners::Target,
+                            public std::enable_shared_from_this<HostedService> {
 public:
     // Loads the plugin and lets it create its instance from the settings. Never
     // throws: a problem leaves the service Failed, with problem() saying why
@@ -61,10 +49,6 @@ public:
     // With `keep`, the listening sockets go there instead of being closed.
     void beginStop(plughost::CloseReason reason, SpareSockets* keep = nullptr);
     void finishStop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
-    void stop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
-        beginStop(reason);
-        finishStop(reason, deadline);
-    }
 
     const std::string& name() const { return config_.name; }
     const config::ServiceConfig& config() const { return config_; }
@@ -78,7 +62,8 @@ public:
     std::vector<std::string> boundAddresses() const;
     const std::shared_ptr<plugins::Library>& library() const { return library_; }
     sessions::Stats& stats() override { return stats_; }
-    const Refusals& refusals() const { return refusals_; }
+    // Zero counts for a service that never prepared a gate (failed or disabled).
+    const admission::Refusals& refusals() const;
 
     // SessionOwner
     plugins::Instance& plugin() override { return *instance_; }
@@ -88,16 +73,13 @@ public:
     void sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) override;
     void sessionClosed(const sessions::SessionImpl& session) override;
 
-    // Admission on the accept thread: access rules, then the host's, the
-    // service's, the per-address and the rate limits. An empty ticket refuses
-    // the connection (with a line saying why, for line-based plugins).
-    admission::Ticket admit(Poco::Net::StreamSocket& socket);
+    // listeners::Target: the gate decides; an admitted connection becomes a session on an I/O loop.
+    admission::Ticket admit(Poco::Net::StreamSocket& socket) override;
+    void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) override;
 
 private:
     HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);
     void fail(std::string problem);
-    admission::Ticket refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
-                             const char* message, const std::string& address);
     std::vector<std::shared_ptr<sessions::SessionImpl>> liveSessions();
 
     config::ServiceConfig config_;
@@ -111,22 +93,11 @@ private:
     std::shared_ptr<plugins::Library> library_;
     std::unique_ptr<plugins::Instance> instance_;
     plughost::Framing framing_ = plughost::Framing::Raw;
-    std::vector<std::unique_ptr<Listener>> listeners_;
-    sessions::Stats stats_;
-    Refusals refusals_;
     const std::shared_ptr<HostLimits> hostLimits_;
-    // Admission state, touched on accept threads; the ledger also when tickets are given back.
-    struct Bucket {
-        double tokens;
-        std::chrono::steady_clock::time_point refilled;
-    };
-    const std::shared_ptr<admission::Ledger> ledger_;
-    std::mutex admissionMutex_;  // one admission at a time per service
-    std::unordered_map<std::string, Bucket> buckets_;
-    // Refusals are logged at most once a second, with a count: a flood must not flood the log.
-    std::mutex refusalLogMutex_;
-    std::chrono::steady_clock::time_point lastRefusalLog_{};
-    std::uint64_t unloggedRefusals_ = 0;
+    std::unique_ptr<admission::Gate> gate_;  // made once the plugin said how it frames
+    std::vector<std::unique_ptr<listeners::Listener>> listeners_;
+    sessions::EventLoops* loops_ = nullptr;  // where admitted connections go; set by start()
+    sessions::Stats stats_;
     std::mutex sessionsMutex_;
     std::unordered_map<std::uint64_t, std::weak_ptr<sessions::SessionImpl>> sessions_;
 };

@@ -184,7 +184,7 @@ void SessionImpl::flushScheduled() {
             shutdownLocked(Phase::Aborting, CloseReason::Reset);
             return;
         }
-        lastActivity_ = loop_.batchTime_;  // traffic either way keeps a session from counting as idle
+        lastActivity_ = loop_.batchTime();  // traffic either way keeps a session from counting as idle
         if (outboundHead_ < outbound_.size()) {
             // The kernel is full: hold the rest, and give up on a client that lets it grow past max_queue.
             if (outbound_.size() - outboundHead_ > maxQueue_) {
@@ -204,12 +204,10 @@ void SessionImpl::flushScheduled() {
 
 void SessionImpl::close() { closeGracefully(CloseReason::Closed); }
 
-std::string SessionImpl::peerHost() const {
-    std::string host = peer_.substr(0, peer_.rfind(':'));
-    if (!host.empty() && host.front() == '[') {
-        host = host.substr(1, host.size() - 2);
-    }
-    return host;
+void SessionImpl::closeStalled() {
+    owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
+    abort(CloseReason::TooSlow);
+    finish(CloseReason::TooSlow);
 }
 
 void SessionImpl::closeGracefully(CloseReason reason) {
@@ -318,7 +316,7 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         owner_->stats().bytesIn.fetch_add(static_cast<std::size_t>(n), std::memory_order_relaxed);
-        lastActivity_ = loop_.batchTime_;
+        lastActivity_ = loop_.batchTime();
         if (phase == Phase::Open) {
             replyingTo = this;
             deliver(buffer, static_cast<std::size_t>(n));
@@ -365,7 +363,7 @@ void SessionImpl::writable() {
             armWriteLocked(false);
             done = phase_ == Phase::Closing;
         }
-        lastActivity_ = loop_.batchTime_;
+        lastActivity_ = loop_.batchTime();
     }
     if (done) {
         finish(CloseReason::Reset);
@@ -531,7 +529,7 @@ void EventLoop::adoptPending() {
         epoll_event event{};
         event.events = EPOLLIN;
         event.data.ptr = session.get();
-        if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd_, &event) != 0) {
+        if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, session->fd(), &event) != 0) {
             continue;  // the socket is closed and its places given back as the session is dropped
         }
         sessions_.emplace(session.get(), session);
@@ -598,9 +596,7 @@ void EventLoop::sweep() {
         session->finish(CloseReason::IdleTimeout);
     }
     for (SessionImpl* session : stalled) {
-        session->owner_->stats().tooSlow.fetch_add(1, std::memory_order_relaxed);
-        session->abort(CloseReason::TooSlow);
-        session->finish(CloseReason::TooSlow);
+        session->closeStalled();
     }
 }
 
@@ -617,14 +613,14 @@ void EventLoop::run() {
                 adoptPending();
                 continue;
             }
-            if (session->phase_ == SessionImpl::Phase::Closed) {
+            if (session->finished()) {
                 continue;  // finished earlier in this batch; retired_ keeps it alive until the batch ends
             }
             const std::uint32_t flags = events[i].events;
             if (flags & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 session->readable(readBuffer_.data(), readBuffer_.size());
             }
-            if ((flags & EPOLLOUT) && session->phase_ != SessionImpl::Phase::Closed) {
+            if ((flags & EPOLLOUT) && !session->finished()) {
                 session->writable();
             }
         }

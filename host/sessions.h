@@ -20,7 +20,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "framing.h"
-#include "ticket.h"
+#include "admission.h"
 
 namespace plughost::sessions {
 
@@ -75,27 +75,31 @@ public:
     void release() override;
     std::size_t queued() override;
 
-    // Ends the session at once for `reason` (too slow, shutdown, reload, limit). Any thread.
+    // Ends the session at once for `reason` (too slow, shutdown, reload). Any thread.
     void abort(plughost::CloseReason reason);
     // Closes once queued output is sent (or after a linger), reporting `reason`. Any thread.
     void closeGracefully(plughost::CloseReason reason);
-    // The client's address without the port ("127.0.0.1", "::1").
-    std::string peerHost() const;
+
+    // For the EventLoop that owns the session: its I/O thread only.
+    int fd() const { return fd_; }
+    bool finished() const { return phase_ == Phase::Closed; }
+    void opened();
+    void readable(char* buffer, std::size_t capacity);  // EPOLLIN, EPOLLHUP or EPOLLERR
+    void writable();                                    // EPOLLOUT
+    void flushScheduled();                              // the end of the batch in which send() queued output
+    // Idle for idle_timeout, or a close() whose output was not taken within the linger.
+    bool expired(std::chrono::steady_clock::time_point now);
+    // Output owed and none of it taken by the client for send_timeout.
+    bool stalled(std::chrono::steady_clock::time_point now);
+    void closeStalled();
+    void finish(plughost::CloseReason reason);
 
 private:
-    friend class EventLoop;
     enum class Phase { Open, Closing, Aborting, Closed };
 
     // I/O thread only.
-    void opened();
-    void flushScheduled();
-    void readable(char* buffer, std::size_t capacity);
-    void writable();
-    void finish(plughost::CloseReason reason);
     void deliver(const char* data, std::size_t size);
     void deliverLines(const char* data, std::size_t size);
-    bool expired(std::chrono::steady_clock::time_point now);
-    bool stalled(std::chrono::steady_clock::time_point now);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
@@ -163,17 +167,21 @@ public:
     void join();
     std::size_t sessionCount() const { return count_.load(); }
 
+    // For the sessions on this loop.
+    int epoll() const { return epoll_; }
+    // Writes the session's queue at the end of the current batch. Any thread.
+    void scheduleFlush(std::shared_ptr<SessionImpl> session);
+    // The session finished: freed after the current batch. I/O thread only.
+    void retire(const std::shared_ptr<SessionImpl>& session);
+    // When the current batch of events began (one clock read per batch). I/O thread only.
+    std::chrono::steady_clock::time_point batchTime() const { return batchTime_; }
+
 private:
-    friend class SessionImpl;
     void run();
     void wake();
     void adoptPending();
     void sweep();
-    void retire(const std::shared_ptr<SessionImpl>& session);
-    // Writes the session's queue at the end of the current batch. Any thread.
-    void scheduleFlush(std::shared_ptr<SessionImpl> session);
     void flushDirty();
-    int epoll() const { return epoll_; }
 
     int epoll_ = -1;
     int wakeFd_ = -1;

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "ticket.h"
+#include "admission.h"
 
 namespace {
 

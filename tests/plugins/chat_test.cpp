@@ -239,7 +239,6 @@ TEST(ChatUnit, LeaveReasons) {
         {CloseReason::Closed, "closed"},
         {CloseReason::Shutdown, "server shutting down"},
         {CloseReason::Reload, "reload"},
-        {CloseReason::Limit, "limit"},
         {CloseReason::Error, "error"},
     };
     for (const auto& [reason, text] : cases) {

@@ -83,7 +83,7 @@ extern "C" {
 #define PLUGHOST_CLOSE_CLOSED 4       /* the plugin called session_close */
 #define PLUGHOST_CLOSE_SHUTDOWN 5     /* the host is stopping */
 #define PLUGHOST_CLOSE_RELOAD 6       /* a reload removed, disabled or restarted the service */
-#define PLUGHOST_CLOSE_LIMIT 7        /* a host limit ended it */
+/* 7 is not used */
 #define PLUGHOST_CLOSE_ERROR 8        /* a plugin callback failed */
 
 /* Opaque handles; only the host knows what is behind them. */

@@ -1,5 +1,7 @@
 #pragma once
-// ticket: what admitting a connection took (a place under the service's
+// admission: who may begin a session. A Gate decides on the accept thread (access
+// rules, the service's, the host's and the per-address limits, the rate), and
+// what admitting a connection took (a place under the service's
 // max_connections, its per-address count and the host-wide max_connections),
 // held as a move-only ticket that travels with the socket: from the admission
 // filter on the accept thread, through Poco's queue and the hand-off, to the
@@ -8,11 +10,18 @@
 // TCPServer::stop(), a hand-off that finds its service gone).
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include <Poco/Logger.h>
+#include <Poco/Net/StreamSocket.h>
+
+#include "config.h"
 
 namespace plughost::admission {
 
@@ -72,6 +81,50 @@ public:
 private:
     std::shared_ptr<Ledger> ledger_;
     std::string address_;
+};
+
+// Why connections were turned away before a session began.
+struct Refusals {
+    std::atomic<std::uint64_t> limit{0};  // max_connections (the service's or the host's)
+    std::atomic<std::uint64_t> perIp{0};  // max_per_ip
+    std::atomic<std::uint64_t> rate{0};   // rate
+    std::atomic<std::uint64_t> acl{0};    // allow/deny
+};
+
+// One service's admission, consulted on its accept threads.
+class Gate {
+public:
+    // `explain`: tell a refused client why with one "! reason" line (line-based
+    // plugins); raw protocols get nothing they did not ask for.
+    Gate(std::string service, const config::Limits& limits, std::shared_ptr<HostLimits> host, bool explain);
+
+    // Access rules, then the service's limit, the per-address limit, the rate,
+    // and the host-wide limit last. A held ticket admits; an empty one refused
+    // (counted, and logged at most once a second with a count).
+    Ticket admit(Poco::Net::StreamSocket& socket);
+    const Refusals& refusals() const { return refusals_; }
+
+private:
+    Ticket refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+                  const char* message, const std::string& address);
+
+    struct Bucket {
+        double tokens;
+        std::chrono::steady_clock::time_point refilled;
+    };
+    const std::string service_;
+    const config::Limits limits_;
+    const std::shared_ptr<HostLimits> host_;
+    const std::shared_ptr<Ledger> ledger_;
+    const bool explain_;
+    Poco::Logger& log_;
+    Refusals refusals_;
+    std::mutex mutex_;  // one admission at a time; tickets given back meanwhile only make room
+    std::unordered_map<std::string, Bucket> buckets_;
+    // A flood of refusals must not flood the log.
+    std::mutex logMutex_;
+    std::chrono::steady_clock::time_point lastLog_{};
+    std::uint64_t unlogged_ = 0;
 };
 
 }  // namespace plughost::admission

@@ -1,0 +1,66 @@
+#pragma once
+// listeners: the listening sockets of a service. Each address has Poco's
+// TCPServer with a private pool that only accepts: admission runs on the accept
+// thread (a refusal is immediate, never queued), and the pool thread hands each
+// admitted connection, with its admission ticket, to the service and returns,
+// so the pool never fills with long-lived clients (POCO-NOTES.md). Knows
+// nothing of sessions or plugins: only the Target interface below.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/ThreadPool.h>
+
+#include "admission.h"
+#include "config.h"
+
+namespace plughost::listeners {
+
+// Listening sockets waiting for a service, by configured address ("127.0.0.1:80").
+// Bound before privileges are dropped, and handed from a service that a reload
+// restarts to its successor, so neither a privileged port nor queued clients are lost.
+using SpareSockets = std::multimap<std::string, Poco::Net::ServerSocket>;
+
+// Binds and listens on one address (SO_REUSEADDR; never SO_REUSEPORT, which would
+// let a second host share the port silently). Its accepted sockets can carry a
+// ticket through Poco's queue. Throws Poco::Exception.
+Poco::Net::ServerSocket bind(const config::ListenAddress& address);
+
+// What a listener hands its connections to.
+class Target {
+public:
+    virtual ~Target() = default;
+    // On the accept thread, before Poco queues the connection: a held ticket admits it.
+    virtual admission::Ticket admit(Poco::Net::StreamSocket& socket) = 0;
+    // On a pool thread: the admitted connection (non-blocking, TCP_NODELAY) and its ticket.
+    virtual void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) = 0;
+};
+
+// One listening address: its socket, Poco's TCPServer, and a private pool.
+class Listener {
+public:
+    Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target);
+    ~Listener();
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+
+    void start();
+    // Stops accepting. Poco 1.11's stop() leaves the listening socket open: it is
+    // closed here, or handed to `keep` under `address` (clients waiting in its
+    // backlog stay there for the successor).
+    void stop(const std::string& address = "", SpareSockets* keep = nullptr);
+    const std::string& bound() const { return bound_; }
+
+private:
+    Poco::Net::ServerSocket socket_;
+    Poco::ThreadPool pool_;
+    std::unique_ptr<Poco::Net::TCPServer> server_;
+    std::string bound_;
+    bool stopped_ = false;
+};
+
+}  // namespace plughost::listeners
