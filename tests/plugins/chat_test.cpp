@@ -521,7 +521,7 @@ TEST(Chat, SettingsErrorsNameFileLineColumnInTheHostsWords) {
     EXPECT_EQ(result.exitCode, 1);
     EXPECT_EQ(result.output, config + ":6:25: services.a.settings.dialect: 'irc' is not one of: line, seed\n" +
                                  config + ":10:25: services.b.settings.history: -1 is out of range (0-10000)\n" +
-                                 config + ":14:25: services.c.settings.history: must be a whole number\n" +
+                                 config + ":14:25: services.c.settings.history: 'many' is not a whole number\n" +
                                  config + ":18:27: services.d.settings.max_users: -1 is out of range (0-10000000)\n");
 }
 
