@@ -13,6 +13,8 @@
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Path.h>
 
+#include "typed.h"
+
 namespace plughost::config {
 
 std::string Problem::format() const {
@@ -367,53 +369,29 @@ private:
         }
     }
 
-    std::string scalar(const YAML::Node& node, const std::string& path) {
-        if (!node.IsScalar()) {
-            problem(node, path, "must be a single value");
-            return {};
+    // The typed readers: the value, or the problem recorded and a placeholder returned.
+    template <class T>
+    T take(const YAML::Node& node, const std::string& path, typed::Checked<T> checked, T fallback = T{}) {
+        if (!checked) {
+            problem(node, path, checked.problem);
+            return fallback;
         }
-        return node.Scalar();
+        return std::move(*checked.value);
+    }
+
+    std::string scalar(const YAML::Node& node, const std::string& path) {
+        return take(node, path, typed::text(node));
     }
 
     std::int64_t integer(const YAML::Node& node, const std::string& path, std::int64_t min, std::int64_t max) {
-        const std::string text = scalar(node, path);
-        try {
-            std::size_t used = 0;
-            const long long value = std::stoll(text, &used);
-            if (used == text.size()) {
-                if (value < min || value > max) {
-                    problem(node, path, std::to_string(value) + " is out of range (" + std::to_string(min) + "-" +
-                                            std::to_string(max) + ")");
-                }
-                return value;
-            }
-        } catch (const std::exception&) {
-        }
-        if (node.IsScalar()) {
-            problem(node, path, "'" + text + "' is not a whole number");
-        }
-        return min;
+        return take(node, path, typed::wholeNumber(node, min, max), min);
     }
 
     std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices) {
-        const std::string text = scalar(node, path);
-        if (node.IsScalar() && std::find(choices.begin(), choices.end(), text) == choices.end()) {
-            std::string known;
-            for (const auto& option : choices) {
-                known += (known.empty() ? "" : ", ") + option;
-            }
-            problem(node, path, "'" + text + "' is not one of: " + known);
-        }
-        return text;
+        return take(node, path, typed::choice(node, choices));
     }
 
-    bool boolean(const YAML::Node& node, const std::string& path) {
-        bool value = false;
-        if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-            problem(node, path, "must be true or false");
-        }
-        return value;
-    }
+    bool boolean(const YAML::Node& node, const std::string& path) { return take(node, path, typed::boolean(node)); }
 
     template <class Parse>
     auto parsed(const YAML::Node& node, const std::string& path, Parse parse) -> decltype(parse(std::string{})) {
@@ -445,11 +423,12 @@ private:
         }
         if (map["rate"]) {
             const std::string text = scalar(map["rate"], path + ".rate");
-            double value = -1;
-            if (map["rate"].IsScalar() && (!YAML::convert<double>::decode(map["rate"], value) || value < 0 || value > 1e6)) {
-                problem(map["rate"], path + ".rate", "'" + text + "' is not a rate (new connections per second per address, 0 = no limit)");
+            const auto value = typed::number(map["rate"]);
+            if (map["rate"].IsScalar() && (!value || !(*value >= 0 && *value <= 1e6))) {  // NaN is no rate either
+                problem(map["rate"], path + ".rate",
+                        typed::quoted(text) + " is not a rate (new connections per second per address, 0 = no limit)");
             }
-            limits.rate = std::max(0.0, value);
+            limits.rate = value ? std::max(0.0, *value) : 0.0;
         }
         for (const char* list : {"allow", "deny"}) {
             if (map[list]) {
@@ -547,12 +526,8 @@ private:
         service.name = key.Scalar();
         service.at = positionOf(key, file_);
         const std::string path = "services." + service.name;
-        const bool nameOk = !service.name.empty() && service.name.size() <= 64 &&
-                            std::all_of(service.name.begin(), service.name.end(), [](char c) {
-                                return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-                            });
-        if (!nameOk) {
-            problem(key, path, "a service name is 1-64 letters, digits, '_', '-' or '.'");
+        if (const std::string why = typed::nameProblem("service", service.name); !why.empty()) {
+            problem(key, path, why);
         }
         if (!expectMap(node, path)) {
             return service;

@@ -2,6 +2,8 @@
 
 #include <plughost/abi.h>
 
+#include "typed.h"
+
 namespace plughost::context {
 
 std::string escapeControl(std::string_view text) {
@@ -36,15 +38,17 @@ YAML::Node SettingsView::node(std::string_view key) const {
 
 bool SettingsView::has(std::string_view key) const { return static_cast<bool>(node(key)); }
 
+// The values go through typed::, like the host's own keys, so both are worded alike.
 std::int32_t SettingsView::getString(std::string_view key, const std::string*& value) {
     const YAML::Node found = node(key);
     if (!found || found.IsNull()) {
         return PLUGHOST_ABSENT;
     }
-    if (!found.IsScalar()) {
-        return reject(key, "must be text");
+    auto checked = typed::text(found);
+    if (!checked) {
+        return reject(key, std::move(checked.problem));
     }
-    value = &strings_.emplace_back(found.Scalar());
+    value = &strings_.emplace_back(std::move(*checked.value));
     return PLUGHOST_OK;
 }
 
@@ -54,25 +58,11 @@ std::int32_t SettingsView::getInt(std::string_view key, std::int64_t min, std::i
     if (!found) {
         return PLUGHOST_ABSENT;
     }
-    std::int64_t number = 0;
-    bool ok = found.IsScalar();
-    if (ok) {
-        try {
-            std::size_t used = 0;
-            number = std::stoll(found.Scalar(), &used);
-            ok = used == found.Scalar().size();
-        } catch (const std::exception&) {
-            ok = false;
-        }
+    auto checked = typed::wholeNumber(found, min, max);
+    if (!checked) {
+        return reject(key, std::move(checked.problem));
     }
-    if (!ok) {
-        return reject(key, "must be a whole number");
-    }
-    if (number < min || number > max) {
-        return reject(key, std::to_string(number) + " is out of range (" + std::to_string(min) + "-" +
-                               std::to_string(max) + ")");
-    }
-    value = number;
+    value = *checked;
     return PLUGHOST_OK;
 }
 
@@ -81,11 +71,11 @@ std::int32_t SettingsView::getDouble(std::string_view key, double& value) {
     if (!found) {
         return PLUGHOST_ABSENT;
     }
-    double number = 0;
-    if (!found.IsScalar() || !YAML::convert<double>::decode(found, number)) {
-        return reject(key, "must be a number");
+    auto checked = typed::number(found);
+    if (!checked) {
+        return reject(key, std::move(checked.problem));
     }
-    value = number;
+    value = *checked;
     return PLUGHOST_OK;
 }
 
@@ -94,11 +84,11 @@ std::int32_t SettingsView::getBool(std::string_view key, bool& value) {
     if (!found) {
         return PLUGHOST_ABSENT;
     }
-    bool flag = false;
-    if (!found.IsScalar() || !YAML::convert<bool>::decode(found, flag)) {
-        return reject(key, "must be true or false");
+    auto checked = typed::boolean(found);
+    if (!checked) {
+        return reject(key, std::move(checked.problem));
     }
-    value = flag;
+    value = *checked;
     return PLUGHOST_OK;
 }
 
@@ -111,20 +101,11 @@ std::int32_t SettingsView::getList(std::string_view key, const std::vector<std::
     if (!found || found.IsNull()) {
         return PLUGHOST_ABSENT;
     }
-    std::vector<std::string> items;
-    if (found.IsScalar()) {
-        items.push_back(found.Scalar());
-    } else if (!found.IsSequence()) {
-        return reject(key, "must be a list of text values");
-    } else {
-        for (const auto& item : found) {
-            if (!item.IsScalar()) {
-                return reject(key, "must be a list of text values");
-            }
-            items.push_back(item.Scalar());
-        }
+    auto checked = typed::textList(found);
+    if (!checked) {
+        return reject(key, std::move(checked.problem));
     }
-    value = &lists_.emplace(std::string(key), std::move(items)).first->second;
+    value = &lists_.emplace(std::string(key), std::move(*checked.value)).first->second;
     return PLUGHOST_OK;
 }
 

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include <utility>
 
 #include "trust.h"
+#include "typed.h"
 
 namespace plughost::plugins {
 
@@ -26,16 +26,6 @@ namespace {
 constexpr std::size_t kMinimumTableSize = offsetof(plughost_plugin_api, on_close) + sizeof(void*);
 // The entry point of plughost 0.1's C++-only ABI (major 1), recognised to say "rebuild".
 constexpr const char* kOldEntryPoint = "plughost_plugin_entry";
-
-bool validName(const char* name) {
-    if (name == nullptr || *name == '\0') {
-        return false;
-    }
-    const std::string text(name);
-    return text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-           });
-}
 
 std::string versionText(std::uint32_t major, std::uint32_t minor) {
     return std::to_string(major) + "." + std::to_string(minor);
@@ -219,8 +209,11 @@ std::shared_ptr<Library> Library::load(const std::string& path, const std::strin
                           " bytes, smaller than any ABI " + std::to_string(PLUGHOST_ABI_MAJOR) + " table (" +
                           std::to_string(kMinimumTableSize) + ")");
     }
-    if (!validName(api->name)) {
-        throw PluginError(path + ": the plugin's name is missing or not 1-64 letters, digits, '_', '-', '.'");
+    if (api->name == nullptr) {
+        throw PluginError(path + ": the plugin's table has no name");
+    }
+    if (const std::string why = typed::nameProblem("plugin", api->name); !why.empty()) {
+        throw PluginError(path + ": " + why);
     }
     if (api->version == nullptr || api->description == nullptr) {
         throw PluginError(path + ": the plugin's table lacks a version or description");

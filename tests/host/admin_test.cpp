@@ -423,7 +423,7 @@ TEST(Admin, CheckValidatesOffline) {
     EXPECT_EQ(result.exitCode, 1);
     EXPECT_EQ(result.output, bad + ":3:3: services.e.plugin: no plugin named 'ehco' in " + plugins +
                                  " (available: echo, probe)\n" + bad +
-                                 ":10:14: services.p.settings.count: must be a whole number\n");
+                                 ":10:14: services.p.settings.count: 'zero' is not a whole number\n");
     const auto syntax = dir.write("syntax.yaml", "services: [\n");
     const auto broken = runCtl({"check", syntax});
     EXPECT_EQ(broken.exitCode, 1);

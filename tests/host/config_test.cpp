@@ -135,7 +135,7 @@ TEST(Config, SameAddressIsFineWhenOneIsDisabledOrPortZero) {
 
 TEST(Config, TypeAndRangeErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    enabled: maybe\n"),
-              "plughost.yaml:5:14: services.a.enabled: must be true or false");
+              "plughost.yaml:5:14: services.a.enabled: 'maybe' is not true or false");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_connections: 0\n"),
               "plughost.yaml:5:22: services.a.max_connections: 0 is out of range (1-10000000)");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    idle_timeout: soon\n"),
@@ -143,7 +143,7 @@ TEST(Config, TypeAndRangeErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    send_timeout: never\n"),
               "plughost.yaml:5:19: services.a.send_timeout: 'never' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
     EXPECT_EQ(errorsOf("defaults:\n  send_timeout: [1]\nservices: {}\n"),
-              "plughost.yaml:2:17: defaults.send_timeout: must be a single value");
+              "plughost.yaml:2:17: defaults.send_timeout: must be a single value, not a list");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_queue: 10\n"),
               "plughost.yaml:5:16: services.a.max_queue: must be between 1KiB and 1GiB");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    settings: [1, 2]\n"),
@@ -152,7 +152,7 @@ TEST(Config, TypeAndRangeErrors) {
               "plughost.yaml:1:12: log_level: 'loud' is not one of: debug, information, warning, error");
     EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"), "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
     EXPECT_EQ(errorsOf("services:\n  bad name:\n    plugin: echo\n    listen: 7\n"),
-              "plughost.yaml:2:3: services.bad name: a service name is 1-64 letters, digits, '_', '-' or '.'");
+              "plughost.yaml:2:3: services.bad name: 'bad name' is not a valid service name (1-64 letters, digits, '_', '-' or '.')");
 }
 
 TEST(Config, AdminMustBeLoopback) {

@@ -140,6 +140,15 @@ TEST(Plugins, LibraryWithoutTheAbiSymbolIsRefused) {
               dir.path() + "/no_entry.so: not a plughost plugin (it exports no plughost_abi)");
 }
 
+// Plugin names follow the service names' rule, in the same words (typed::nameProblem).
+TEST(Plugins, PluginWithAnInvalidNameIsRefused) {
+    PluginDir dir;
+    dir.add("bad_name");
+    const auto catalog = Catalog::scan(dir.path());
+    EXPECT_EQ(entryFor(catalog, "bad_name.so").rejection,
+              dir.path() + "/bad_name.so: 'bad name' is not a valid plugin name (1-64 letters, digits, '_', '-' or '.')");
+}
+
 // The private copy lives in an anonymous memory file, not in /tmp (or TMPDIR).
 TEST(Plugins, LoadsFromAnAnonymousMemoryFileWithNothingInTmp) {
     PluginDir dir;

@@ -92,7 +92,10 @@ private:
 };
 
 // The `settings:` map as text values ("3", "true", "two\nlines"), typed on
-// demand, remembering which keys the plugin asked for; and the log.
+// demand, remembering which keys the plugin asked for; and the log. A refused
+// value is worded as the host words it (host/typed.cpp), which this test host
+// cannot link: "'many' is not a whole number", "99 is out of range (1-10)",
+// "'fast' is not a number", "'maybe' is not true or false".
 class MemoryService final : public plughost_service {
 public:
     MemoryService(std::string name, std::map<std::string, std::string> values, std::size_t maxLine)
@@ -200,13 +203,15 @@ inline const plughost_host_api* hostApi() {
             char* end = nullptr;
             errno = 0;
             const long long number = std::strtoll(found->c_str(), &end, 10);
-            if (found->empty() || *end != '\0' || errno != 0) {
-                return service(s).reject(text(key, size), "'" + *found + "' is not an integer");
+            const std::string range = " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")";
+            if (found->empty() || *end != '\0') {
+                return service(s).reject(text(key, size), "'" + *found + "' is not a whole number");
+            }
+            if (errno == ERANGE) {
+                return service(s).reject(text(key, size), *found + range);
             }
             if (number < min || number > max) {
-                return service(s).reject(
-                    text(key, size),
-                    *found + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
+                return service(s).reject(text(key, size), std::to_string(number) + range);
             }
             *value = number;
             return PLUGHOST_OK;
