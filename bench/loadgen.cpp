@@ -39,8 +39,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -509,7 +509,8 @@ int runEcho(const Options& options) {
     double serverCpu = -1, serverCpuBefore = quota > 0 ? processCpuSeconds(serverPid) : -1;
     const auto quotaBegan = std::chrono::steady_clock::now();
     for (std::size_t t = 0; t < threads; ++t) {
-        workers.emplace_back([&, t] { echoWorker(shares[t], size, inflight, quota, stats[t], measuring, stop); });
+        workers.emplace_back(
+            [&, t] { echoWorker(shares[t], size, inflight, quota, stats[t], measuring, stop); });
     }
     double seconds = 0, cpuShare = 0;
     if (quota > 0) {
@@ -570,8 +571,9 @@ int runEcho(const Options& options) {
         p.p50, p.p90, p.p99, p.max, cpuShare * 100,
         cpuShare > 0.9 * static_cast<double>(threads) ? " (near its limit: it may be the bottleneck)" : "");
     if (serverKnown) {
-        std::printf("  CPU per round trip: server (pid %ld) %.3f us (%.0f%% of a CPU), load generator %.3f us\n",
-                    serverPid, serverUsPerRt, serverShare * 100, loadgenUsPerRt);
+        std::printf(
+            "  CPU per round trip: server (pid %ld) %.3f us (%.0f%% of a CPU), load generator %.3f us\n",
+            serverPid, serverUsPerRt, serverShare * 100, loadgenUsPerRt);
     }
     std::printf(
         "  verification: %zu connect failures%s%s, %llu closed by the server, %llu wrong bytes, %llu extra "
@@ -585,8 +587,9 @@ int runEcho(const Options& options) {
         "loadgen_us_per_rt=%.3f server_cpu=%.3f server_us_per_rt=%.3f connect_failed=%zu "
         "closed=%llu corrupt_bytes=%llu extra_bytes=%llu errors=%llu\n",
         conns, size, inflight, threads, seconds, static_cast<unsigned long long>(total.messages), rate,
-        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt, opened.failed,
-        static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
+        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt,
+        opened.failed, static_cast<unsigned long long>(total.closed),
+        static_cast<unsigned long long>(total.corruptBytes),
         static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(errors));
     return errors == 0 && total.messages > 0 ? 0 : 1;
 }
@@ -1280,7 +1283,9 @@ long tcpBufferKiB() {
     while (std::getline(sockstat, line)) {
         if (line.rfind("TCP:", 0) == 0) {
             const std::size_t at = line.find(" mem ");
-            return at == std::string::npos ? -1 : std::strtol(line.c_str() + at + 5, nullptr, 10) * (::sysconf(_SC_PAGESIZE) / 1024);
+            return at == std::string::npos
+                       ? -1
+                       : std::strtol(line.c_str() + at + 5, nullptr, 10) * (::sysconf(_SC_PAGESIZE) / 1024);
         }
     }
     return -1;
@@ -1321,7 +1326,8 @@ int runHold(const Options& options) {
                     static_cast<unsigned long long>(limit), target, conns);
     }
     std::sort(stages.begin(), stages.end());
-    stages.erase(std::remove_if(stages.begin(), stages.end(), [&](std::size_t c) { return c >= target; }), stages.end());
+    stages.erase(std::remove_if(stages.begin(), stages.end(), [&](std::size_t c) { return c >= target; }),
+                 stages.end());
     stages.push_back(target);
     const long rssBefore = residentKiB(pid);
     const long socketsBefore = socketCount(pid);
@@ -1399,11 +1405,13 @@ int runHold(const Options& options) {
         }
         // Resident memory once these are open and have each echoed: per connection from the start.
         const long rss = residentKiB(pid);
-        const double perConnection = rssBefore >= 0 && rss >= 0 && !held.empty()
-                                         ? static_cast<double>(rss - rssBefore) / static_cast<double>(held.size())
-                                         : -1;
+        const double perConnection =
+            rssBefore >= 0 && rss >= 0 && !held.empty()
+                ? static_cast<double>(rss - rssBefore) / static_cast<double>(held.size())
+                : -1;
         char text[96];
-        std::snprintf(text, sizeof text, "%s%zu:%.2f", checkpoints.empty() ? "" : ",", held.size(), perConnection);
+        std::snprintf(text, sizeof text, "%s%zu:%.2f", checkpoints.empty() ? "" : ",", held.size(),
+                      perConnection);
         checkpoints += text;
         std::printf("  %zu open, %zu verified: server RSS %ld KiB (%.2f KiB per connection)\n", held.size(),
                     verified, rss, perConnection);
@@ -1420,12 +1428,14 @@ int runHold(const Options& options) {
                                      : -1;
     // Kernel memory for both ends of each loopback connection (machine-wide, so anything else running
     // adds noise): slab (socket, inode, dentry, file, epoll entries) and TCP buffers.
-    const double slabPerConnection = slabBefore >= 0 && slabAfter >= 0 && open > 0
-                                         ? static_cast<double>(slabAfter - slabBefore) / static_cast<double>(open)
-                                         : -1;
-    const double buffersPerConnection = buffersBefore >= 0 && buffersAfter >= 0 && open > 0
-                                            ? static_cast<double>(buffersAfter - buffersBefore) / static_cast<double>(open)
-                                            : -1;
+    const double slabPerConnection =
+        slabBefore >= 0 && slabAfter >= 0 && open > 0
+            ? static_cast<double>(slabAfter - slabBefore) / static_cast<double>(open)
+            : -1;
+    const double buffersPerConnection =
+        buffersBefore >= 0 && buffersAfter >= 0 && open > 0
+            ? static_cast<double>(buffersAfter - buffersBefore) / static_cast<double>(open)
+            : -1;
     std::printf(
         "hold: %zu of %zu connections open in %.0f ms (%zu failed%s%s); server holds %ld more sockets\n",
         open, conns, connectMs, opened.failed, opened.failed ? ": " : "", opened.firstError.c_str(),
@@ -1434,8 +1444,9 @@ int runHold(const Options& options) {
                 verified, wrong, failed, waiting);
     std::printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", rssBefore, rssAfter,
                 perConnection);
-    std::printf("  kernel, both ends of each connection: slab %.2f KiB, TCP buffers %.2f KiB per connection\n",
-                slabPerConnection, buffersPerConnection);
+    std::printf(
+        "  kernel, both ends of each connection: slab %.2f KiB, TCP buffers %.2f KiB per connection\n",
+        slabPerConnection, buffersPerConnection);
     std::printf(
         "RESULT mode=hold conns=%zu open=%zu accepted=%ld verified=%zu wrong=%zu failed=%zu connect_ms=%.0f "
         "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f checkpoints=%s kernel_slab_kib_per_conn=%.2f "
@@ -1572,8 +1583,9 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     try {
         if (mode == "echo") {
-            return runEcho(Options(
-                argc, argv, {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads", "round-trips", "server-pid"}));
+            return runEcho(Options(argc, argv,
+                                   {"host", "port", "conns", "size", "inflight", "duration", "warmup",
+                                    "threads", "round-trips", "server-pid"}));
         }
         if (mode == "chat") {
             return runChat(Options(argc, argv,
@@ -1581,7 +1593,8 @@ int main(int argc, char** argv) {
                                     "stalled", "burst", "threads", "grace", "join-timeout"}));
         }
         if (mode == "hold") {
-            return runHold(Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout", "checkpoints"}));
+            return runHold(
+                Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout", "checkpoints"}));
         }
         if (mode == "startup") {
             return runStartup(Options(argc, argv, {"exec", "config", "server-cpu", "timeout"}));

@@ -1,13 +1,5 @@
 #include "admin.h"
 
-#include <grp.h>
-#include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <iomanip>
-#include <sstream>
-
 #include <Poco/File.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -21,6 +13,13 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iomanip>
+#include <sstream>
 
 namespace plughost::admin {
 
@@ -159,27 +158,34 @@ std::string metricsText(const HostStatus& status) {
     out << "plughost_reloads_total{result=\"refused\"} " << status.failedReloads << '\n';
     family("plughost_service_up", "gauge", "1 when the service is running, else 0.");
     for (const auto& service : status.services) {
-        out << "plughost_service_up{" << labels(service) << "} " << (service.state == "running" ? 1 : 0) << '\n';
+        out << "plughost_service_up{" << labels(service) << "} " << (service.state == "running" ? 1 : 0)
+            << '\n';
     }
-    const std::vector<std::tuple<const char*, const char*, const char*, std::uint64_t ServiceStatus::*>> series = {
-        {"plughost_connections", "gauge", "Sessions open now.", &ServiceStatus::current},
-        {"plughost_connections_accepted_total", "counter", "Sessions accepted.", &ServiceStatus::accepted},
-        {"plughost_received_bytes_total", "counter", "Bytes received from clients.", &ServiceStatus::bytesIn},
-        {"plughost_sent_bytes_total", "counter", "Bytes sent to clients.", &ServiceStatus::bytesOut},
-        {"plughost_plugin_errors_total", "counter", "Exceptions that escaped plugin callbacks.", &ServiceStatus::errors},
-        {"plughost_too_slow_total", "counter", "Sessions closed because the client stopped reading.", &ServiceStatus::tooSlow},
-    };
+    const std::vector<std::tuple<const char*, const char*, const char*, std::uint64_t ServiceStatus::*>>
+        series = {
+            {"plughost_connections", "gauge", "Sessions open now.", &ServiceStatus::current},
+            {"plughost_connections_accepted_total", "counter", "Sessions accepted.",
+             &ServiceStatus::accepted},
+            {"plughost_received_bytes_total", "counter", "Bytes received from clients.",
+             &ServiceStatus::bytesIn},
+            {"plughost_sent_bytes_total", "counter", "Bytes sent to clients.", &ServiceStatus::bytesOut},
+            {"plughost_plugin_errors_total", "counter", "Exceptions that escaped plugin callbacks.",
+             &ServiceStatus::errors},
+            {"plughost_too_slow_total", "counter", "Sessions closed because the client stopped reading.",
+             &ServiceStatus::tooSlow},
+        };
     for (const auto& [name, type, help, member] : series) {
         family(name, type, help);
         for (const auto& service : status.services) {
             out << name << '{' << labels(service) << "} " << service.*member << '\n';
         }
     }
-    family("plughost_connections_refused_total", "counter", "Connections refused before a session began, by reason.");
+    family("plughost_connections_refused_total", "counter",
+           "Connections refused before a session began, by reason.");
     for (const auto& service : status.services) {
         for (const auto& [reason, count] : service.refused) {
-            out << "plughost_connections_refused_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
-                << count << '\n';
+            out << "plughost_connections_refused_total{" << labels(service) << ",reason=\"" << label(reason)
+                << "\"} " << count << '\n';
         }
     }
     return out.str();
@@ -219,14 +225,15 @@ private:
         } else if (path == "/reload" && method == "POST") {
             discardBody(request);
             const ReloadResult result = host_.reload();
-            response.setStatusAndReason(result.ok ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY);
+            response.setStatusAndReason(result.ok ? HTTPResponse::HTTP_OK
+                                                  : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY);
             send(response, "application/json", reloadJson(result));
         } else if (path == "/status" || path == "/plugins" || path == "/metrics" || path == "/reload") {
             response.set("Allow", path == "/reload" ? "POST" : "GET, HEAD");
             reply(response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED, method + " is not allowed on " + path);
         } else {
-            reply(response, HTTPResponse::HTTP_NOT_FOUND, "no such endpoint: " + path +
-                                                              " (try /status, /plugins, /metrics, POST /reload)");
+            reply(response, HTTPResponse::HTTP_NOT_FOUND,
+                  "no such endpoint: " + path + " (try /status, /plugins, /metrics, POST /reload)");
         }
     }
 
@@ -244,7 +251,8 @@ private:
         response.send() << body;
     }
 
-    static void reply(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& message) {
+    static void reply(HTTPServerResponse& response, HTTPResponse::HTTPStatus status,
+                      const std::string& message) {
         response.setStatusAndReason(status);
         auto body = ordered();
         body->set("error", message);
@@ -293,9 +301,11 @@ void claimSocketPath(const std::string& path) {
 
 }  // namespace
 
-AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const std::string& user, const std::string& group) {
+AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const std::string& user,
+                         const std::string& group) {
     auto serve = [&](Poco::Net::ServerSocket& socket) {
-        servers_.push_back(std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, adminParams()));
+        servers_.push_back(
+            std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(host), socket, adminParams()));
         servers_.back()->start();
     };
     if (!config.socketPath.empty()) {
@@ -305,7 +315,8 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const st
             // Created 0600 from the start: no moment in which others could connect.
             const mode_t previous = ::umask(0177);
             try {
-                socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config.socketPath));
+                socket.bind(
+                    Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config.socketPath));
             } catch (...) {
                 ::umask(previous);
                 throw;
@@ -317,12 +328,14 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const st
                 const struct group* named = group.empty() ? nullptr : ::getgrnam(group.c_str());
                 if (account == nullptr || ::chown(config.socketPath.c_str(), account->pw_uid,
                                                   named != nullptr ? named->gr_gid : account->pw_gid) != 0) {
-                    throw std::runtime_error("cannot give the admin socket " + config.socketPath + " to user " + user);
+                    throw std::runtime_error("cannot give the admin socket " + config.socketPath +
+                                             " to user " + user);
                 }
             }
             socket.listen(64);
         } catch (const Poco::Exception& error) {
-            throw std::runtime_error("cannot open the admin socket " + config.socketPath + ": " + error.displayText());
+            throw std::runtime_error("cannot open the admin socket " + config.socketPath + ": " +
+                                     error.displayText());
         }
         socketPath_ = config.socketPath;
         addresses_.push_back("unix:" + config.socketPath);
@@ -334,7 +347,8 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const st
             socket.bind(Poco::Net::SocketAddress(address.host, address.port), true, false);
             socket.listen(64);
         } catch (const Poco::Exception& error) {
-            throw std::runtime_error("cannot open the admin endpoint " + address.text() + ": " + error.displayText());
+            throw std::runtime_error("cannot open the admin endpoint " + address.text() + ": " +
+                                     error.displayText());
         }
         addresses_.push_back("http://" + socket.address().toString());
         serve(socket);

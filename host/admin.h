@@ -27,7 +27,8 @@ public:
     // std::runtime_error saying which endpoint could not be opened and why.
     // With `user`, the socket file is handed to that user (and `group`), who
     // will run the host once privileges are dropped.
-    AdminServer(Host& host, const config::AdminConfig& config, const std::string& user = "", const std::string& group = "");
+    AdminServer(Host& host, const config::AdminConfig& config, const std::string& user = "",
+                const std::string& group = "");
     ~AdminServer();  // stops serving and removes the socket file
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;

@@ -1,10 +1,9 @@
 #include "admission.h"
 
+#include <Poco/Net/NetException.h>
 #include <sys/socket.h>
 
 #include <algorithm>
-
-#include <Poco/Net/NetException.h>
 
 namespace plughost::admission {
 
@@ -100,8 +99,8 @@ Ticket Gate::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>&
     ++unlogged_;
     const auto now = std::chrono::steady_clock::now();
     if (now - lastLog_ >= std::chrono::seconds(1)) {
-        log_.warning("service %s: refused %s connection(s) since the last report (latest: %s from %s)", service_,
-                     std::to_string(unlogged_), std::string(reason), address);
+        log_.warning("service %s: refused %s connection(s) since the last report (latest: %s from %s)",
+                     service_, std::to_string(unlogged_), std::string(reason), address);
         unlogged_ = 0;
         lastLog_ = now;
     }
@@ -149,7 +148,8 @@ Ticket Gate::admit(Poco::Net::StreamSocket& socket) {
         }
         if (found->second.tokens < 1.0) {
             lock.unlock();
-            return refuse(socket, refusals_.rate, "rate", "too many new connections from your address; slow down", address);
+            return refuse(socket, refusals_.rate, "rate",
+                          "too many new connections from your address; slow down", address);
         }
         bucket = &found->second;
     }

@@ -9,6 +9,9 @@
 // that finishes, or Poco dropping a queued connection (its queue full,
 // TCPServer::stop(), a hand-off that finds its service gone).
 
+#include <Poco/Logger.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -17,9 +20,6 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
-
-#include <Poco/Logger.h>
-#include <Poco/Net/StreamSocket.h>
 
 #include "config.h"
 
@@ -69,7 +69,8 @@ public:
     // already be taken (HostLimits::tryTake) and is given back with the rest.
     Ticket(std::shared_ptr<Ledger> ledger, std::string address);
     ~Ticket() { release(); }
-    Ticket(Ticket&& other) noexcept : ledger_(std::move(other.ledger_)), address_(std::move(other.address_)) {}
+    Ticket(Ticket&& other) noexcept
+        : ledger_(std::move(other.ledger_)), address_(std::move(other.address_)) {}
     Ticket& operator=(Ticket&& other) noexcept;
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;

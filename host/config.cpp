@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <Poco/Net/IPAddress.h>
+#include <Poco/Path.h>
 #include <grp.h>
 #include <pwd.h>
 
@@ -9,9 +11,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-
-#include <Poco/Net/IPAddress.h>
-#include <Poco/Path.h>
 
 #include "typed.h"
 
@@ -77,7 +76,8 @@ Cidr parseCidr(const std::string& text) {
         const std::string prefix = text.substr(slash + 1);
         if (prefix.empty() || prefix.size() > 3 || !std::all_of(prefix.begin(), prefix.end(), ::isdigit) ||
             std::stoul(prefix) > bits) {
-            throw std::invalid_argument("'" + text + "' has no valid prefix length (0-" + std::to_string(bits) + ")");
+            throw std::invalid_argument("'" + text + "' has no valid prefix length (0-" +
+                                        std::to_string(bits) + ")");
         }
         cidr.prefix = static_cast<unsigned>(std::stoul(prefix));
     }
@@ -86,8 +86,8 @@ Cidr parseCidr(const std::string& text) {
 
 std::string Limits::describe() const {
     std::ostringstream out;
-    out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine << ','
-        << maxQueue << ',' << sendTimeout.count() << ",allow=";
+    out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine
+        << ',' << maxQueue << ',' << sendTimeout.count() << ",allow=";
     for (const auto& cidr : allow) {
         out << cidr.text << ' ';
     }
@@ -194,7 +194,8 @@ ListenAddress parseListenAddress(const std::string& text) {
         }
         Poco::Net::IPAddress ip;
         if (!Poco::Net::IPAddress::tryParse(address.host, ip) || ip.family() != Poco::Net::IPAddress::IPv4) {
-            throw std::invalid_argument("'" + address.host + "' is not an IPv4 address (use an IP literal, localhost or *)");
+            throw std::invalid_argument("'" + address.host +
+                                        "' is not an IPv4 address (use an IP literal, localhost or *)");
         }
     }
     address.port = parsePort(portText);
@@ -207,7 +208,8 @@ std::chrono::milliseconds parseDuration(const std::string& text) {
     std::string number = text;
     double scale = 1000.0;  // plain numbers are seconds
     for (const auto& [suffix, factor] : units) {
-        if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        if (text.size() > suffix.size() &&
+            text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0 &&
             std::isdigit(static_cast<unsigned char>(text[text.size() - suffix.size() - 1]))) {
             number = text.substr(0, text.size() - suffix.size());
             scale = factor;
@@ -229,12 +231,14 @@ std::chrono::milliseconds parseDuration(const std::string& text) {
 
 std::size_t parseSize(const std::string& text) {
     static const std::vector<std::pair<std::string, std::size_t>> units = {
-        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}, {"K", 1024},
-        {"M", 1024 * 1024},  {"G", 1024 * 1024 * 1024}, {"B", 1}};
+        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024},
+        {"K", 1024},   {"M", 1024 * 1024},   {"G", 1024 * 1024 * 1024},
+        {"B", 1}};
     std::string number = text;
     std::size_t scale = 1;
     for (const auto& [suffix, factor] : units) {
-        if (text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        if (text.size() > suffix.size() &&
+            text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0) {
             number = text.substr(0, text.size() - suffix.size());
             scale = factor;
             break;
@@ -265,13 +269,15 @@ public:
             problem(root, "", "the top level must be a map of settings");
             finish();
         }
-        checkKeys(root, "", {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "user", "group",
-                            "admin", "defaults", "services"});
+        checkKeys(root, "",
+                  {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "user", "group",
+                   "admin", "defaults", "services"});
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
         if (root["log_level"]) {
-            host.logLevel = choice(root["log_level"], "log_level", {"debug", "information", "warning", "error"});
+            host.logLevel =
+                choice(root["log_level"], "log_level", {"debug", "information", "warning", "error"});
         }
         if (root["workers"]) {
             host.workers = static_cast<unsigned>(integer(root["workers"], "workers", 0, 256));
@@ -280,7 +286,8 @@ public:
             host.watch = boolean(root["watch"], "watch");
         }
         if (root["max_connections"]) {
-            host.maxConnections = static_cast<std::size_t>(integer(root["max_connections"], "max_connections", 0, 10'000'000));
+            host.maxConnections =
+                static_cast<std::size_t>(integer(root["max_connections"], "max_connections", 0, 10'000'000));
         }
         if (root["user"]) {
             host.user = scalar(root["user"], "user");
@@ -326,8 +333,8 @@ public:
 
 private:
     static std::vector<std::string> limitKeys() {
-        return {"max_connections", "max_per_ip", "rate", "allow", "deny", "idle_timeout", "max_line", "max_queue",
-                "send_timeout"};
+        return {"max_connections", "max_per_ip", "rate",      "allow",       "deny",
+                "idle_timeout",    "max_line",   "max_queue", "send_timeout"};
     }
 
     void problem(const YAML::Node& node, const std::string& keyPath, const std::string& message) {
@@ -383,18 +390,23 @@ private:
         return take(node, path, typed::text(node));
     }
 
-    std::int64_t integer(const YAML::Node& node, const std::string& path, std::int64_t min, std::int64_t max) {
+    std::int64_t integer(const YAML::Node& node, const std::string& path, std::int64_t min,
+                         std::int64_t max) {
         return take(node, path, typed::wholeNumber(node, min, max), min);
     }
 
-    std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& choices) {
+    std::string choice(const YAML::Node& node, const std::string& path,
+                       const std::vector<std::string>& choices) {
         return take(node, path, typed::choice(node, choices));
     }
 
-    bool boolean(const YAML::Node& node, const std::string& path) { return take(node, path, typed::boolean(node)); }
+    bool boolean(const YAML::Node& node, const std::string& path) {
+        return take(node, path, typed::boolean(node));
+    }
 
     template <class Parse>
-    auto parsed(const YAML::Node& node, const std::string& path, Parse parse) -> decltype(parse(std::string{})) {
+    auto parsed(const YAML::Node& node, const std::string& path, Parse parse)
+        -> decltype(parse(std::string{})) {
         const std::string text = scalar(node, path);
         if (node.IsScalar()) {
             try {
@@ -411,22 +423,27 @@ private:
             return path;
         }
         Poco::Path resolved(path);
-        return resolved.isAbsolute() ? resolved.toString() : Poco::Path(Poco::Path::forDirectory(baseDir_), resolved).toString();
+        return resolved.isAbsolute() ? resolved.toString()
+                                     : Poco::Path(Poco::Path::forDirectory(baseDir_), resolved).toString();
     }
 
     Limits readLimits(const YAML::Node& map, const std::string& path, Limits limits) {
         if (map["max_connections"]) {
-            limits.maxConnections = static_cast<std::size_t>(integer(map["max_connections"], path + ".max_connections", 1, 10'000'000));
+            limits.maxConnections = static_cast<std::size_t>(
+                integer(map["max_connections"], path + ".max_connections", 1, 10'000'000));
         }
         if (map["max_per_ip"]) {
-            limits.maxPerIp = static_cast<std::size_t>(integer(map["max_per_ip"], path + ".max_per_ip", 0, 10'000'000));
+            limits.maxPerIp =
+                static_cast<std::size_t>(integer(map["max_per_ip"], path + ".max_per_ip", 0, 10'000'000));
         }
         if (map["rate"]) {
             const std::string text = scalar(map["rate"], path + ".rate");
             const auto value = typed::number(map["rate"]);
-            if (map["rate"].IsScalar() && (!value || !(*value >= 0 && *value <= 1e6))) {  // NaN is no rate either
+            if (map["rate"].IsScalar() &&
+                (!value || !(*value >= 0 && *value <= 1e6))) {  // NaN is no rate either
                 problem(map["rate"], path + ".rate",
-                        typed::quoted(text) + " is not a rate (new connections per second per address, 0 = no limit)");
+                        typed::quoted(text) +
+                            " is not a rate (new connections per second per address, 0 = no limit)");
             }
             limits.rate = value ? std::max(0.0, *value) : 0.0;
         }
@@ -437,7 +454,8 @@ private:
                 const YAML::Node node = map[list];
                 const std::string listPath = path + "." + list;
                 if (!node.IsSequence()) {
-                    problem(node, listPath, "must be a list of addresses or CIDR blocks, e.g. [10.0.0.0/8, \"::1\"]");
+                    problem(node, listPath,
+                            "must be a list of addresses or CIDR blocks, e.g. [10.0.0.0/8, \"::1\"]");
                     continue;
                 }
                 for (std::size_t i = 0; i < node.size(); ++i) {
@@ -514,7 +532,8 @@ private:
                 Poco::Net::IPAddress ip(address.host);
                 if (!ip.isLoopback()) {
                     problem(node["listen"], "admin.listen",
-                            address.text() + " is not a loopback address; the admin endpoint listens on loopback only");
+                            address.text() +
+                                " is not a loopback address; the admin endpoint listens on loopback only");
                 }
             }
         }
@@ -615,8 +634,10 @@ HostConfig parse(const std::string& text, const std::string& file, const std::st
 }
 
 std::string defaultConfigFile(const std::string& executablePath) {
-    const std::string buildDir = Poco::Path(PLUGHOST_BUILD_BIN_DIR, Poco::Path::PATH_UNIX).makeDirectory().toString();
-    return Poco::Path(executablePath).parent().toString() == buildDir ? PLUGHOST_SOURCE_CONFIG : PLUGHOST_INSTALLED_CONFIG;
+    const std::string buildDir =
+        Poco::Path(PLUGHOST_BUILD_BIN_DIR, Poco::Path::PATH_UNIX).makeDirectory().toString();
+    return Poco::Path(executablePath).parent().toString() == buildDir ? PLUGHOST_SOURCE_CONFIG
+                                                                      : PLUGHOST_INSTALLED_CONFIG;
 }
 
 HostConfig loadFile(const std::string& path) {

@@ -1,15 +1,15 @@
 #pragma once
 // config: reads plughost.yaml into checked values; every error names file, line, column and key path.
 
+#include <Poco/Net/IPAddress.h>
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <Poco/Net/IPAddress.h>
-#include <yaml-cpp/yaml.h>
 
 namespace plughost::config {
 
@@ -67,8 +67,9 @@ struct Limits {
     std::chrono::milliseconds idleTimeout{600000};  // 0 = never
     std::size_t maxLine = 8192;                     // bytes, for line-framed plugins
     std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output the host holds per session
-    std::chrono::milliseconds sendTimeout{30000};   // output owed and none taken for this long: too slow; 0 = never
-    std::string describe() const;                   // every value, for fingerprints
+    std::chrono::milliseconds sendTimeout{
+        30000};                    // output owed and none taken for this long: too slow; 0 = never
+    std::string describe() const;  // every value, for fingerprints
     // True when `address` may connect, by the allow/deny rules.
     bool admits(const Poco::Net::IPAddress& address) const;
 };
@@ -80,27 +81,27 @@ struct ServiceConfig {
     bool enabled = true;
     YAML::Node settings;  // a map (possibly empty); marks point into the file
     Limits limits;
-    Position at;          // the service's key
+    Position at;  // the service's key
     // Everything that decides how the service runs, as text: two services
     // with equal fingerprints (and the same plugin file) need no restart.
     std::string fingerprint() const;
 };
 
 struct AdminConfig {
-    std::string socketPath;                 // absolute; empty = no Unix socket
-    std::vector<ListenAddress> listen;      // loopback only
+    std::string socketPath;             // absolute; empty = no Unix socket
+    std::vector<ListenAddress> listen;  // loopback only
 };
 
 struct HostConfig {
     std::string file;       // absolute path of the config file
     std::string pluginDir;  // absolute
     std::string logLevel = "information";
-    unsigned workers = 0;   // I/O threads; 0 = one per CPU
-    bool watch = false;     // reload by itself when the file or the plugin folder changes
-    std::size_t maxConnections = 0;             // across all services; 0 = only the open-file limit
-    std::chrono::milliseconds drain{5000};      // on SIGTERM, how long sessions get to flush and close
-    std::string user;                           // drop to this user after binding (empty = stay)
-    std::string group;                          // and this group (empty = the user's primary group)
+    unsigned workers = 0;                   // I/O threads; 0 = one per CPU
+    bool watch = false;                     // reload by itself when the file or the plugin folder changes
+    std::size_t maxConnections = 0;         // across all services; 0 = only the open-file limit
+    std::chrono::milliseconds drain{5000};  // on SIGTERM, how long sessions get to flush and close
+    std::string user;                       // drop to this user after binding (empty = stay)
+    std::string group;                      // and this group (empty = the user's primary group)
     AdminConfig admin;
     Limits defaults;
     std::vector<ServiceConfig> services;  // in file order

@@ -1,11 +1,4 @@
 // plughostctl: status, plugins, reload (through the admin socket) and check (offline).
-#include <unistd.h>
-
-#include <algorithm>
-#include <iomanip>
-#include <iostream>
-#include <sstream>
-
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -19,6 +12,12 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/Util/Application.h>
 #include <Poco/Util/HelpFormatter.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
 
 #include "config.h"
 #include "host.h"
@@ -148,7 +147,8 @@ public:
 Answer request(const std::string& socketPath, const std::string& method, const std::string& path) {
     try {
         // HTTPClientSession refuses a Unix address itself, but takes a connected socket (POCO-NOTES.md).
-        Poco::Net::StreamSocket socket(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socketPath));
+        Poco::Net::StreamSocket socket(
+            Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socketPath));
         Poco::Net::HTTPClientSession session(socket);
         session.setTimeout(Poco::Timespan(30, 0));
         Poco::Net::HTTPRequest httpRequest(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -162,26 +162,27 @@ Answer request(const std::string& socketPath, const std::string& method, const s
         Poco::StreamCopier::copyToString(in, answer.body);
         return answer;
     } catch (const Poco::Exception& error) {
-        throw NotRunning("plughostd is not running (no answer on " + socketPath + ": " + error.displayText() + ")");
+        throw NotRunning("plughostd is not running (no answer on " + socketPath + ": " + error.displayText() +
+                         ")");
     }
 }
 
-Object::Ptr parse(const std::string& body) {
-    return Poco::JSON::Parser().parse(body).extract<Object::Ptr>();
-}
+Object::Ptr parse(const std::string& body) { return Poco::JSON::Parser().parse(body).extract<Object::Ptr>(); }
 
 class Ctl final : public Poco::Util::Application {
 protected:
     void defineOptions(OptionSet& options) override {
-        options.addOption(Option("help", "h", "help for plughostctl or for one command").callback(
-            Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleHelp)));
-        options.addOption(Option("json", "j", "print JSON instead of a table").callback(
-            Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleJson)));
-        options.addOption(Option("socket", "s", "the host's admin socket").argument("PATH").callback(
-            Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleSocket)));
-        options.addOption(Option("config", "c", "find the admin socket in this config (default: the host's default config)")
-                              .argument("FILE")
-                              .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleConfig)));
+        options.addOption(Option("help", "h", "help for plughostctl or for one command")
+                              .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleHelp)));
+        options.addOption(Option("json", "j", "print JSON instead of a table")
+                              .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleJson)));
+        options.addOption(Option("socket", "s", "the host's admin socket")
+                              .argument("PATH")
+                              .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleSocket)));
+        options.addOption(
+            Option("config", "c", "find the admin socket in this config (default: the host's default config)")
+                .argument("FILE")
+                .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handleConfig)));
         options.addOption(Option("plugin-dir", "p", "check: use this plugin folder instead of the config's")
                               .argument("DIR")
                               .callback(Poco::Util::OptionCallback<Ctl>(this, &Ctl::handlePluginDir)));
@@ -234,8 +235,9 @@ protected:
 
 private:
     std::string defaultConfig() const {
-        return configPath_.empty() ? plughost::config::defaultConfigFile(config().getString("application.path"))
-                                   : configPath_;
+        return configPath_.empty()
+                   ? plughost::config::defaultConfigFile(config().getString("application.path"))
+                   : configPath_;
     }
 
     std::string socketPath() const {
@@ -265,13 +267,15 @@ private:
             std::cout << answer.body;
             return exitCode;
         }
-        std::cout << "plughostd " << root->getValue<std::string>("version") << ", pid " << root->getValue<long>("pid")
-                  << ", up " << duration(root->getValue<double>("uptime_seconds")) << '\n'
+        std::cout << "plughostd " << root->getValue<std::string>("version") << ", pid "
+                  << root->getValue<long>("pid") << ", up "
+                  << duration(root->getValue<double>("uptime_seconds")) << '\n'
                   << "config   " << root->getValue<std::string>("config_file") << " (loaded "
                   << root->getValue<std::string>("config_loaded_at") << ")\n"
                   << "plugins  " << root->getValue<std::string>("plugin_dir") << "\n\n";
         // STATE goes last: a failure's reason can be long.
-        Table table({"SERVICE", "PLUGIN", "LISTEN", "CONNS", "ACCEPTED", "REFUSED", "IN", "OUT", "ERRORS", "STATE"});
+        Table table(
+            {"SERVICE", "PLUGIN", "LISTEN", "CONNS", "ACCEPTED", "REFUSED", "IN", "OUT", "ERRORS", "STATE"});
         for (std::size_t i = 0; i < services->size(); ++i) {
             const Object::Ptr service = services->getObject(static_cast<unsigned>(i));
             const Object::Ptr refused = service->getObject("refused");
@@ -311,10 +315,11 @@ private:
         for (std::size_t i = 0; i < plugins->size(); ++i) {
             const Object::Ptr plugin = plugins->getObject(static_cast<unsigned>(i));
             const std::string name = plugin->getValue<std::string>("name");
-            table.add({name.empty() ? "-" : name, plugin->getValue<std::string>("version"),
-                       plugin->getValue<std::string>("abi").empty() ? "-" : plugin->getValue<std::string>("abi"),
-                       joined(plugin->getArray("services")), plugin->getValue<std::string>("path"),
-                       plugin->getValue<std::string>("description"), plugin->getValue<std::string>("state")});
+            table.add(
+                {name.empty() ? "-" : name, plugin->getValue<std::string>("version"),
+                 plugin->getValue<std::string>("abi").empty() ? "-" : plugin->getValue<std::string>("abi"),
+                 joined(plugin->getArray("services")), plugin->getValue<std::string>("path"),
+                 plugin->getValue<std::string>("description"), plugin->getValue<std::string>("state")});
         }
         table.print(std::cout);
         return kOk;
@@ -364,7 +369,8 @@ private:
             const auto catalog = plughost::plugins::Catalog::scan(hostConfig.pluginDir);
             for (const auto& service : hostConfig.services) {
                 const auto prepared = plughost::services::HostedService::prepare(service, catalog);
-                problems.insert(problems.end(), prepared->configProblems().begin(), prepared->configProblems().end());
+                problems.insert(problems.end(), prepared->configProblems().begin(),
+                                prepared->configProblems().end());
             }
         } catch (const plughost::config::ConfigError& error) {
             problems = error.problems();
@@ -397,9 +403,7 @@ private:
         help.format(std::cout);
     }
 
-    std::string absolute(const std::string& path) const {
-        return Poco::Path(path).makeAbsolute().toString();
-    }
+    std::string absolute(const std::string& path) const { return Poco::Path(path).makeAbsolute().toString(); }
     void handleHelp(const std::string&, const std::string&) { helpRequested_ = true; }
     void handleJson(const std::string&, const std::string&) { json_ = true; }
     void handleSocket(const std::string&, const std::string& value) { socketPath_ = absolute(value); }

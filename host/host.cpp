@@ -1,26 +1,25 @@
 #include "host.h"
 
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/File.h>
+#include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
-
-#include <Poco/DateTimeFormat.h>
-#include <Poco/File.h>
-#include <Poco/DateTimeFormatter.h>
-#include <Poco/Logger.h>
-#include <Poco/Timestamp.h>
 
 namespace plughost {
 
 namespace {
 
 std::string isoTime(std::chrono::system_clock::time_point when) {
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count();
     return Poco::DateTimeFormatter::format(Poco::Timestamp(micros), Poco::DateTimeFormat::ISO8601_FORMAT);
 }
 
@@ -91,8 +90,8 @@ void Host::logServices() const {
             for (const auto& address : service->boundAddresses()) {
                 addresses += (addresses.empty() ? "" : ", ") + address;
             }
-            logger().information("service %s: plugin %s %s listening on %s", service->name(), service->config().plugin,
-                                 service->pluginVersion(), addresses);
+            logger().information("service %s: plugin %s %s listening on %s", service->name(),
+                                 service->config().plugin, service->pluginVersion(), addresses);
         } else if (service->state() == State::Disabled) {
             logger().information("service %s: disabled", service->name());
         } else {
@@ -144,7 +143,8 @@ ReloadResult Host::reload() {
         ++(result.ok ? reloads_ : failedReloads_);
     }
     // The stopped services' sessions drain outside the lock.
-    services::Services::finishDraining(draining, plughost::CloseReason::Reload, std::chrono::steady_clock::now() + drain);
+    services::Services::finishDraining(draining, plughost::CloseReason::Reload,
+                                       std::chrono::steady_clock::now() + drain);
     if (result.ok) {
         for (const auto& change : result.changes) {
             logger().information("reload: service %s: %s", change.service, change.outcome);
@@ -174,7 +174,8 @@ HostStatus Host::status() const {
     HostStatus status;
     status.version = PLUGHOST_VERSION;
     status.pid = static_cast<long>(::getpid());
-    status.uptimeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt_).count();
+    status.uptimeSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt_).count();
     status.configFile = config_.file;
     status.configLoadedAt = isoTime(configLoadedAt_);
     status.pluginDir = config_.pluginDir;
@@ -193,10 +194,18 @@ HostStatus Host::status() const {
             }
         }
         switch (service->state()) {
-            case services::State::Running: row.state = "running"; break;
-            case services::State::Disabled: row.state = "disabled"; break;
-            case services::State::Failed: row.state = "failed: " + service->problem(); break;
-            case services::State::Stopped: row.state = "stopped"; break;
+            case services::State::Running:
+                row.state = "running";
+                break;
+            case services::State::Disabled:
+                row.state = "disabled";
+                break;
+            case services::State::Failed:
+                row.state = "failed: " + service->problem();
+                break;
+            case services::State::Stopped:
+                row.state = "stopped";
+                break;
         }
         auto& stats = service->stats();
         row.current = stats.current.load();
@@ -314,7 +323,8 @@ std::string Watcher::fingerprint() const {
     try {
         std::vector<Poco::File> files;
         Poco::File(host_.pluginDir()).list(files);
-        std::sort(files.begin(), files.end(), [](const Poco::File& a, const Poco::File& b) { return a.path() < b.path(); });
+        std::sort(files.begin(), files.end(),
+                  [](const Poco::File& a, const Poco::File& b) { return a.path() < b.path(); });
         for (const auto& file : files) {
             add(file);
         }

@@ -46,15 +46,15 @@ struct HostStatus {
 
 struct PluginStatus {
     std::string path, name, version, description;
-    std::string abi;  // "2.1"; empty when rejected before it was read
+    std::string abi;    // "2.1"; empty when rejected before it was read
     std::string state;  // "loaded" or "rejected: <reason>"
     std::vector<std::string> services;
 };
 
 struct ReloadResult {
     bool ok = false;
-    std::vector<std::string> errors;                // file:line:column: key: message
-    std::vector<services::ReloadChange> changes;    // per service, when ok
+    std::vector<std::string> errors;              // file:line:column: key: message
+    std::vector<services::ReloadChange> changes;  // per service, when ok
 };
 
 // Thread safe: every public call is serialized.

@@ -1,15 +1,14 @@
 #include "listeners.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "tsan.h"
 
@@ -24,8 +23,11 @@ namespace {
 class TicketedSocketImpl final : public Poco::Net::StreamSocketImpl {
 public:
     explicit TicketedSocketImpl(poco_socket_t fd) : StreamSocketImpl(fd) {}
-    ~TicketedSocketImpl() override { tsan::takeOver(this); }  // Poco may drop the last reference on any thread
-    admission::Ticket ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+    ~TicketedSocketImpl() override {
+        tsan::takeOver(this);
+    }  // Poco may drop the last reference on any thread
+    admission::Ticket
+        ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
 };
 
 // A listening socket whose accepted connections are TicketedSocketImpls.
@@ -48,7 +50,8 @@ public:
 
 class TicketingServerSocket final : public Poco::Net::ServerSocket {
 public:
-    TicketingServerSocket() : ServerSocket(new TicketingServerSocketImpl, true) {}  // the Socket owns its impl
+    TicketingServerSocket()
+        : ServerSocket(new TicketingServerSocketImpl, true) {}  // the Socket owns its impl
 };
 
 // Poco runs this on a pool thread right after accepting. It only hands the

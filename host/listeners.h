@@ -6,14 +6,14 @@
 // so the pool never fills with long-lived clients (POCO-NOTES.md). Knows
 // nothing of sessions or plugins: only the Target interface below.
 
-#include <map>
-#include <memory>
-#include <string>
-
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/Net/TCPServer.h>
 #include <Poco/ThreadPool.h>
+
+#include <map>
+#include <memory>
+#include <string>
 
 #include "admission.h"
 #include "config.h"

@@ -1,12 +1,4 @@
 // plughostd: reads the config, loads plugins, serves until SIGTERM/SIGINT.
-#include <signal.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <iostream>
-#include <optional>
-
 #include <Poco/AutoPtr.h>
 #include <Poco/ConsoleChannel.h>
 #include <Poco/File.h>
@@ -16,6 +8,13 @@
 #include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/ServerApplication.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <optional>
 
 #include "admin.h"
 #include "config.h"
@@ -30,7 +29,8 @@ using Poco::Util::OptionSet;
 void setUpLogging(const std::string& level) {
     Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %t"));
     format->setProperty("times", "local");
-    Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(format, new Poco::ConsoleChannel(std::cerr)));
+    Poco::AutoPtr<Poco::FormattingChannel> channel(
+        new Poco::FormattingChannel(format, new Poco::ConsoleChannel(std::cerr)));
     Poco::Logger::root().setChannel(channel);
     Poco::Logger::root().setLevel(level);
     Poco::Logger::get("plughost").setChannel(channel);
@@ -58,10 +58,11 @@ public:
 protected:
     void defineOptions(OptionSet& options) override {
         ServerApplication::defineOptions(options);
-        options.addOption(Option("help", "h", "print this help and exit").callback(
-            Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleHelp)));
-        options.addOption(Option("config", "c", "the YAML config file").argument("FILE").callback(
-            Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleConfig)));
+        options.addOption(Option("help", "h", "print this help and exit")
+                              .callback(Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleHelp)));
+        options.addOption(Option("config", "c", "the YAML config file")
+                              .argument("FILE")
+                              .callback(Poco::Util::OptionCallback<Daemon>(this, &Daemon::handleConfig)));
         options.addOption(Option("plugin-dir", "p", "the plugin folder (overrides plugin_dir in the config)")
                               .argument("DIR")
                               .callback(Poco::Util::OptionCallback<Daemon>(this, &Daemon::handlePluginDir)));
@@ -113,9 +114,11 @@ protected:
             }
             if (!user.empty()) {
                 plughost::dropPrivileges(user, group);
-                log.information("running as user %s, group %s", user, group.empty() ? std::string("(the user's)") : group);
+                log.information("running as user %s, group %s", user,
+                                group.empty() ? std::string("(the user's)") : group);
             } else if (::geteuid() == 0) {
-                log.warning("running as root: plugins get full privileges; set user: (and group:) in the config");
+                log.warning(
+                    "running as root: plugins get full privileges; set user: (and group:) in the config");
             }
         } catch (const std::exception& error) {
             std::cerr << "plughostd: " << error.what() << std::endl;
@@ -182,7 +185,8 @@ private:
 
     std::string absolute(const std::string& path) const {
         Poco::Path resolved(path);
-        return resolved.isAbsolute() ? path : Poco::Path(Poco::Path::forDirectory(startDir_), resolved).toString();
+        return resolved.isAbsolute() ? path
+                                     : Poco::Path(Poco::Path::forDirectory(startDir_), resolved).toString();
     }
 
     void handleHelp(const std::string&, const std::string&) {

@@ -164,7 +164,8 @@ std::shared_ptr<Library> Library::load(const std::string& path, const std::strin
     // /proc/PID/fd/N rather than /proc/self/fd/N: the name lands in the link map,
     // and tools in other processes (a sanitizer's symbolizer, gdb, perf) can then
     // open it to find the plugin's symbols.
-    library->loadedAs_ = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(library->memoryFile_);
+    library->loadedAs_ =
+        "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(library->memoryFile_);
 
     // RTLD_NOW: a symbol the plugin needs but nobody provides is a refusal now,
     // not a "symbol lookup error" that kills the daemon at the first call.

@@ -1,11 +1,10 @@
 #include "services.h"
 
+#include <Poco/Net/NetException.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <thread>
-
-#include <Poco/Net/NetException.h>
 
 #include "context.h"
 
@@ -16,18 +15,18 @@ HostedService::HostedService(config::ServiceConfig config, std::shared_ptr<HostL
       log_(Poco::Logger::get("plughost")),
       hostLimits_(hostLimits ? std::move(hostLimits) : std::make_shared<HostLimits>()) {}
 
-HostedService::~HostedService() {
-    listeners_.clear();
-}
+HostedService::~HostedService() { listeners_.clear(); }
 
 void HostedService::fail(std::string problem) {
     state_ = State::Failed;
     problem_ = std::move(problem);
 }
 
-std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog,
+std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfig& config,
+                                                      const plugins::Catalog& catalog,
                                                       std::shared_ptr<HostLimits> hostLimits) {
-    std::shared_ptr<HostedService> service(new HostedService(config, std::move(hostLimits)));  // private constructor
+    std::shared_ptr<HostedService> service(
+        new HostedService(config, std::move(hostLimits)));  // private constructor
     const std::string path = "services." + config.name;
     std::string why;
     service->library_ = catalog.find(config.plugin, why);
@@ -68,8 +67,10 @@ void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare) {
         } catch (const Poco::Exception& error) {
             std::string reason = "cannot listen on " + address.text() + ": " + error.message();
             if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
-                reason += " (a port below 1024 needs root or CAP_NET_BIND_SERVICE; the host binds its ports at start, "
-                          "before dropping privileges, so a new one needs a restart)";
+                reason +=
+                    " (a port below 1024 needs root or CAP_NET_BIND_SERVICE; the host binds its ports at "
+                    "start, "
+                    "before dropping privileges, so a new one needs a restart)";
             }
             listeners_.clear();
             fail(reason);
@@ -126,9 +127,7 @@ void HostedService::finishStop(plughost::CloseReason reason, std::chrono::steady
     state_ = State::Stopped;
 }
 
-std::string HostedService::pluginVersion() const {
-    return library_ ? library_->version() : "";
-}
+std::string HostedService::pluginVersion() const { return library_ ? library_->version() : ""; }
 
 std::vector<std::string> HostedService::boundAddresses() const {
     std::vector<std::string> addresses;
@@ -139,7 +138,8 @@ std::vector<std::string> HostedService::boundAddresses() const {
 }
 
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
-    log_.error("%s (plugin %s): %s failed: %s", config_.name, config_.plugin, std::string(callback), context::escapeControl(what));
+    log_.error("%s (plugin %s): %s failed: %s", config_.name, config_.plugin, std::string(callback),
+               context::escapeControl(what));
 }
 
 const admission::Refusals& HostedService::refusals() const {
@@ -167,9 +167,7 @@ void HostedService::sessionClosed(const sessions::SessionImpl& session) {
 
 Services::Services(unsigned ioThreads) : loops_(ioThreads) {}
 
-Services::~Services() {
-    stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1000));
-}
+Services::~Services() { stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1000)); }
 
 void Services::bind(const config::HostConfig& config) {
     for (const auto& service : config.services) {
@@ -196,7 +194,8 @@ void Services::start(const config::HostConfig& config, const plugins::Catalog& c
 namespace {
 
 // Same settings, same plugin bytes, and not failed: nothing to restart.
-bool unchanged(const HostedService& running, const config::ServiceConfig& wanted, const plugins::Catalog& catalog) {
+bool unchanged(const HostedService& running, const config::ServiceConfig& wanted,
+               const plugins::Catalog& catalog) {
     if (running.state() == State::Failed || running.config().fingerprint() != wanted.fingerprint()) {
         return false;
     }
@@ -207,7 +206,8 @@ bool unchanged(const HostedService& running, const config::ServiceConfig& wanted
 
 }  // namespace
 
-std::vector<config::Problem> Services::reload(const config::HostConfig& config, const plugins::Catalog& catalog,
+std::vector<config::Problem> Services::reload(const config::HostConfig& config,
+                                              const plugins::Catalog& catalog,
                                               std::vector<ReloadChange>& changes,
                                               std::vector<std::shared_ptr<HostedService>>& draining) {
     changes.clear();
@@ -228,7 +228,8 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config, 
         }
         auto service = HostedService::prepare(wanted, catalog, hostLimits_);
         if (!service->configProblems().empty() && !service->pluginUnavailable()) {
-            problems.insert(problems.end(), service->configProblems().begin(), service->configProblems().end());
+            problems.insert(problems.end(), service->configProblems().begin(),
+                            service->configProblems().end());
         }
         next.push_back(service);
         fresh.push_back(std::move(service));
@@ -286,8 +287,8 @@ std::vector<std::shared_ptr<HostedService>> Services::beginStop(plughost::CloseR
     return services_;
 }
 
-void Services::finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining, plughost::CloseReason reason,
-                              std::chrono::steady_clock::time_point deadline) {
+void Services::finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining,
+                              plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline) {
     for (const auto& service : draining) {
         service->finishStop(reason, deadline);
     }

@@ -3,6 +3,9 @@
 // admission gate (admission.h), its listeners (listeners.h) and the registry of
 // its live sessions, and how it starts and drains; Services is the set, with reload.
 
+#include <Poco/Logger.h>
+#include <Poco/Net/ServerSocket.h>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -12,14 +15,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include <Poco/Logger.h>
-#include <Poco/Net/ServerSocket.h>
-
+#include "admission.h"
 #include "config.h"
+#include "listeners.h"
 #include "plugins.h"
 #include "sessions.h"
-#include "admission.h"
-#include "listeners.h"
 
 namespace plughost::services {
 
@@ -35,7 +35,8 @@ public:
     // Loads the plugin and lets it create its instance from the settings. Never
     // throws: a problem leaves the service Failed, with problem() saying why
     // (with file:line:column where it is about the config).
-    static std::shared_ptr<HostedService> prepare(const config::ServiceConfig& config, const plugins::Catalog& catalog,
+    static std::shared_ptr<HostedService> prepare(const config::ServiceConfig& config,
+                                                  const plugins::Catalog& catalog,
                                                   std::shared_ptr<HostLimits> hostLimits = nullptr);
     ~HostedService() override;
 
@@ -134,8 +135,8 @@ public:
     // services to hand to finishDraining().
     std::vector<std::shared_ptr<HostedService>> beginStop(plughost::CloseReason reason);
     // Waits until `deadline` for the sessions of `draining` to close, then cuts the rest.
-    static void finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining, plughost::CloseReason reason,
-                               std::chrono::steady_clock::time_point deadline);
+    static void finishDraining(const std::vector<std::shared_ptr<HostedService>>& draining,
+                               plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
     // Both at once: sessions get `drain` to flush and close, then are cut.
     void stop(plughost::CloseReason reason, std::chrono::milliseconds drain);
     const std::vector<std::shared_ptr<HostedService>>& list() const { return services_; }

@@ -1,5 +1,6 @@
 #include "sessions.h"
 
+#include <Poco/Net/NetException.h>
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -11,8 +12,6 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
-
-#include <Poco/Net/NetException.h>
 
 #include "tsan.h"
 
@@ -57,8 +56,12 @@ std::string peerOf(const Poco::Net::StreamSocket& socket) {
 #endif
 #if defined(PLUGHOST_TSAN)
 ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) { return ::recv(fd, buffer, size, flags); }
-ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) { return ::send(fd, data, size, flags); }
-int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) { return ::epoll_wait(epoll, events, max, timeoutMs); }
+ssize_t sysSend(int fd, const void* data, std::size_t size, int flags) {
+    return ::send(fd, data, size, flags);
+}
+int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
+    return ::epoll_wait(epoll, events, max, timeoutMs);
+}
 #else
 ssize_t sysRecv(int fd, void* buffer, std::size_t size, int flags) {
     return ::syscall(SYS_recvfrom, fd, buffer, size, flags, nullptr, nullptr);
@@ -71,14 +74,16 @@ int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
 }
 #endif
 
-[[noreturn]] void throwErrno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+[[noreturn]] void throwErrno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
 
 }  // namespace
 
 // ---- SessionImpl -------------------------------------------------------------
 
-SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-                         EventLoop& loop)
+SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
+                         admission::Ticket ticket, EventLoop& loop)
     : id_(nextSessionId++),
       socket_(std::move(socket)),
       fd_(socket_.impl()->sockfd()),
@@ -247,7 +252,8 @@ void SessionImpl::armWriteLocked(bool wanted) {
         return;
     }
     epoll_event event{};
-    event.events = (readClosed_ ? 0u : static_cast<unsigned>(EPOLLIN)) | (wanted ? static_cast<unsigned>(EPOLLOUT) : 0u);
+    event.events =
+        (readClosed_ ? 0u : static_cast<unsigned>(EPOLLIN)) | (wanted ? static_cast<unsigned>(EPOLLOUT) : 0u);
     event.data.ptr = this;
     if (::epoll_ctl(loop_.epoll(), EPOLL_CTL_MOD, fd_, &event) == 0) {
         writeArmed_ = wanted;
@@ -257,7 +263,7 @@ void SessionImpl::armWriteLocked(bool wanted) {
 bool SessionImpl::flushLocked() {
     while (outboundHead_ < outbound_.size()) {
         const ssize_t n = sysSend(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                                  MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -423,8 +429,12 @@ void SessionImpl::deliver(const char* data, std::size_t size) {
 void SessionImpl::deliverLines(const char* data, std::size_t size) {
     lines_.feed(
         std::string_view(data, size),
-        [this](std::string_view line) { guarded("on_data", [&] { return plugin_.data(*this, pluginData_, line); }); },
-        [this] { guarded("on_line_too_long", [this] { return plugin_.lineTooLong(*this, pluginData_, maxLine_); }); },
+        [this](std::string_view line) {
+            guarded("on_data", [&] { return plugin_.data(*this, pluginData_, line); });
+        },
+        [this] {
+            guarded("on_line_too_long", [this] { return plugin_.lineTooLong(*this, pluginData_, maxLine_); });
+        },
         [this] { return phase_ == Phase::Open; });
 }
 
@@ -507,7 +517,8 @@ void EventLoop::wake() {
     [[maybe_unused]] const ssize_t n = ::write(wakeFd_, &one, sizeof one);
 }
 
-void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
+void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
+                      admission::Ticket ticket) {
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         pending_.push_back({std::move(socket), std::move(owner), std::move(ticket)});
@@ -560,7 +571,8 @@ void EventLoop::flushDirty() {
     // and the next batch takes it.
     if (remoteDirtyPending_.load(std::memory_order_relaxed)) {
         std::lock_guard<std::mutex> lock(pendingMutex_);
-        dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()), std::make_move_iterator(remoteDirty_.end()));
+        dirty_.insert(dirty_.end(), std::make_move_iterator(remoteDirty_.begin()),
+                      std::make_move_iterator(remoteDirty_.end()));
         remoteDirty_.clear();
         remoteDirtyPending_.store(false, std::memory_order_relaxed);
     }
@@ -668,9 +680,10 @@ EventLoops::~EventLoops() {
     loops_.clear();
 }
 
-void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket) {
-    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(std::move(socket), std::move(owner),
-                                                                                 std::move(ticket));
+void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
+                       admission::Ticket ticket) {
+    loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(
+        std::move(socket), std::move(owner), std::move(ticket));
 }
 
 }  // namespace plughost::sessions

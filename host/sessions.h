@@ -4,6 +4,9 @@
 // write. Thread-per-connection would cost ~14 KiB and a thread per idle client
 // and ~40% of the throughput (POCO-NOTES.md), so sessions are event driven.
 
+#include <Poco/Net/StreamSocket.h>
+#include <plughost/service.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,13 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <Poco/Net/StreamSocket.h>
-#include <plughost/service.h>
-
 #include "adapter.h"
+#include "admission.h"
 #include "config.h"
 #include "framing.h"
-#include "admission.h"
 
 namespace plughost::sessions {
 
@@ -30,8 +30,9 @@ struct Stats {
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> bytesIn{0};
     std::atomic<std::uint64_t> bytesOut{0};
-    std::atomic<std::uint64_t> errors{0};     // exceptions escaping plugin callbacks
-    std::atomic<std::uint64_t> tooSlow{0};    // sessions closed because they stopped reading (or took nothing for send_timeout)
+    std::atomic<std::uint64_t> errors{0};  // exceptions escaping plugin callbacks
+    std::atomic<std::uint64_t> tooSlow{
+        0};  // sessions closed because they stopped reading (or took nothing for send_timeout)
 };
 
 class SessionImpl;
@@ -127,15 +128,15 @@ private:
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
     plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
-    std::string outbound_;         // unsent bytes from outboundHead_ on
+    std::string outbound_;                                          // unsent bytes from outboundHead_ on
     std::size_t outboundHead_ = 0;
     bool writeArmed_ = false;      // waiting for EPOLLOUT: the kernel took no more
     bool flushScheduled_ = false;  // the I/O thread will write at the end of its batch
     bool readClosed_ = false;      // the peer sent EOF while output was still owed
     // send_timeout: bytes the kernel took in all, and when the client last took any of them.
     std::uint64_t written_ = 0;
-    std::uint64_t acknowledged_ = 0;        // by the client, as of the last check
-    std::atomic<bool> kernelOwed_{false};   // written since the kernel's queue was last seen empty
+    std::uint64_t acknowledged_ = 0;       // by the client, as of the last check
+    std::atomic<bool> kernelOwed_{false};  // written since the kernel's queue was last seen empty
     std::chrono::steady_clock::time_point lastTaken_;
 
     // I/O thread only.
@@ -197,10 +198,12 @@ private:
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
-    std::vector<std::shared_ptr<SessionImpl>> remoteDirty_;  // the same, from other threads; under pendingMutex_
+    std::vector<std::shared_ptr<SessionImpl>>
+        remoteDirty_;                              // the same, from other threads; under pendingMutex_
     std::atomic<bool> remoteDirtyPending_{false};  // remoteDirty_ is not empty (written under pendingMutex_)
     std::atomic<std::thread::id> threadId_{};
-    std::chrono::steady_clock::time_point batchTime_{};  // when the current batch of events began; I/O thread only
+    std::chrono::steady_clock::time_point
+        batchTime_{};  // when the current batch of events began; I/O thread only
     std::vector<char> readBuffer_;
     std::thread thread_;
 };

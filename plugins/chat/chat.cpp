@@ -99,7 +99,8 @@ public:
     }
 
     void onData(Session& session, std::string_view data) override {
-        const std::string text = seed_ ? std::string() : cleanText(data);  // before the lock: others wait less
+        const std::string text =
+            seed_ ? std::string() : cleanText(data);  // before the lock: others wait less
         std::lock_guard<std::mutex> lock(mutex_);
         const auto found = members_.find(session.id());
         if (found == members_.end()) {

@@ -1,10 +1,10 @@
 // The classic "test server": logs every message it receives and answers each
 // with a confirmation built from the `reply` template.
+#include <plughost/plugin.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <plughost/plugin.h>
 
 namespace {
 
@@ -17,9 +17,11 @@ struct Piece {
 
 // "Message received: {message}" → pieces, parsed once; `{{` and `}}` are literal braces.
 std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settings& settings) {
-    static const std::pair<const char*, Field> kFields[] = {{"message", Field::Message}, {"bytes", Field::Bytes},
-                                                           {"count", Field::Count},     {"peer", Field::Peer},
-                                                           {"service", Field::Service}};
+    static const std::pair<const char*, Field> kFields[] = {{"message", Field::Message},
+                                                            {"bytes", Field::Bytes},
+                                                            {"count", Field::Count},
+                                                            {"peer", Field::Peer},
+                                                            {"service", Field::Service}};
     std::vector<Piece> pieces;
     std::string literal;
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -28,11 +30,13 @@ std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settin
             literal += c;
             ++i;
         } else if (c == '}') {
-            settings.reject("reply", "unmatched '}' at offset " + std::to_string(i) + " (write }} for a literal brace)");
+            settings.reject(
+                "reply", "unmatched '}' at offset " + std::to_string(i) + " (write }} for a literal brace)");
         } else if (c == '{') {
             const auto close = text.find('}', i);
             if (close == std::string::npos) {
-                settings.reject("reply", "unclosed '{' at offset " + std::to_string(i) + " (write {{ for a literal brace)");
+                settings.reject("reply", "unclosed '{' at offset " + std::to_string(i) +
+                                             " (write {{ for a literal brace)");
             }
             const std::string name = text.substr(i + 1, close - i - 1);
             Piece piece{Field::Literal, ""};
@@ -40,7 +44,8 @@ std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settin
                 piece.field = name == known ? field : piece.field;
             }
             if (piece.field == Field::Literal) {
-                settings.reject("reply", "unknown placeholder {" + name + "} (known: {message}, {bytes}, {count}, {peer}, {service})");
+                settings.reject("reply", "unknown placeholder {" + name +
+                                             "} (known: {message}, {bytes}, {count}, {peer}, {service})");
             }
             if (!literal.empty()) {
                 pieces.push_back({Field::Literal, literal});
@@ -62,10 +67,13 @@ class Confirm : public plughost::Service {
 public:
     explicit Confirm(plughost::ServiceContext& context)
         : context_(context),
-          pieces_(parseTemplate(context.settings().getString("reply", "Message received: {message}"), context.settings())),
+          pieces_(parseTemplate(context.settings().getString("reply", "Message received: {message}"),
+                                context.settings())),
           lines_(context.settings().getChoice("framing", "lines", {"lines", "chunks"}) == "lines") {}
 
-    plughost::Framing framing() const override { return lines_ ? plughost::Framing::Lines : plughost::Framing::Raw; }
+    plughost::Framing framing() const override {
+        return lines_ ? plughost::Framing::Lines : plughost::Framing::Raw;
+    }
 
     void onData(plughost::Session& session, std::string_view message) override {
         std::any& state = session.state();
@@ -79,12 +87,24 @@ public:
         std::string reply;
         for (const auto& piece : pieces_) {
             switch (piece.field) {
-                case Field::Literal: reply += piece.text; break;
-                case Field::Message: reply += message; break;
-                case Field::Bytes: reply += std::to_string(message.size()); break;
-                case Field::Count: reply += std::to_string(count); break;
-                case Field::Peer: reply += session.peer(); break;
-                case Field::Service: reply += context_.name(); break;
+                case Field::Literal:
+                    reply += piece.text;
+                    break;
+                case Field::Message:
+                    reply += message;
+                    break;
+                case Field::Bytes:
+                    reply += std::to_string(message.size());
+                    break;
+                case Field::Count:
+                    reply += std::to_string(count);
+                    break;
+                case Field::Peer:
+                    reply += session.peer();
+                    break;
+                case Field::Service:
+                    reply += context_.name();
+                    break;
             }
         }
         if (lines_) {
@@ -94,7 +114,8 @@ public:
     }
 
     void onLineTooLong(plughost::Session& session, std::size_t maxLine) override {
-        context_.logger().warning(session.peer() + ": discarded a line over " + std::to_string(maxLine) + " bytes");
+        context_.logger().warning(session.peer() + ": discarded a line over " + std::to_string(maxLine) +
+                                  " bytes");
         session.send("error: line too long (max " + std::to_string(maxLine) + " bytes)\n");
     }
 

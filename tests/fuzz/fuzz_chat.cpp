@@ -47,7 +47,8 @@ bool clean(const std::string& text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static plughost::test::PluginDriver driver("services:\n  room:\n    plugin: chat\n    listen: 0\n    settings: {history: 3}\n");
+    static plughost::test::PluginDriver driver(
+        "services:\n  room:\n    plugin: chat\n    listen: 0\n    settings: {history: 3}\n");
     auto speaker = driver.open();
     auto listener = driver.open();
     driver.say(*listener, "listener" + std::to_string(listener->id()));
@@ -55,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t start = 0;
     while (start <= input.size()) {
         const auto end = input.find('\n', start);
-        driver.say(*speaker, std::string_view(input).substr(start, end == std::string::npos ? std::string::npos : end - start));
+        driver.say(*speaker, std::string_view(input).substr(
+                                 start, end == std::string::npos ? std::string::npos : end - start));
         if (end == std::string::npos) {
             break;
         }

@@ -1,10 +1,10 @@
 // libFuzzer: any `reply` template is either refused at load time with a reason
 // or renders every message without crashing.
+#include <yaml-cpp/yaml.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <yaml-cpp/yaml.h>
 
 #include "../plugins/driver.h"
 
@@ -14,10 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string reply = input.substr(0, split);
     const std::string message = split == std::string::npos ? "hello" : input.substr(split + 1);
     YAML::Emitter yaml;
-    yaml << YAML::BeginMap << YAML::Key << "services" << YAML::Value << YAML::BeginMap << YAML::Key << "c" << YAML::Value
-         << YAML::BeginMap << YAML::Key << "plugin" << YAML::Value << "confirm" << YAML::Key << "listen" << YAML::Value << "0"
-         << YAML::Key << "settings" << YAML::Value << YAML::BeginMap << YAML::Key << "reply" << YAML::Value << reply
-         << YAML::EndMap << YAML::EndMap << YAML::EndMap << YAML::EndMap;
+    yaml << YAML::BeginMap << YAML::Key << "services" << YAML::Value << YAML::BeginMap << YAML::Key << "c"
+         << YAML::Value << YAML::BeginMap << YAML::Key << "plugin" << YAML::Value << "confirm" << YAML::Key
+         << "listen" << YAML::Value << "0" << YAML::Key << "settings" << YAML::Value << YAML::BeginMap
+         << YAML::Key << "reply" << YAML::Value << reply << YAML::EndMap << YAML::EndMap << YAML::EndMap
+         << YAML::EndMap;
     if (!yaml.good()) {
         return 0;
     }

@@ -26,8 +26,8 @@ Result run(std::size_t maxLine, std::string_view stream, const std::vector<std::
         at += cut;
     }
     framer.feed(
-        stream.substr(at), [&](std::string_view line) { result.lines.emplace_back(line); }, [&] { ++result.tooLong; },
-        [] { return true; });
+        stream.substr(at), [&](std::string_view line) { result.lines.emplace_back(line); },
+        [&] { ++result.tooLong; }, [] { return true; });
     return result;
 }
 

@@ -1,5 +1,6 @@
 // The operator's loop: status, plugins, reload (command, SIGHUP, watch) and check, against the real host.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,8 +13,6 @@
 #include <fstream>
 #include <regex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -44,7 +43,8 @@ RunResult ctl(const HostProcess& host, std::vector<std::string> args) {
 }
 
 // A raw request on the admin socket; returns whatever the host answered before closing.
-std::string rawAdmin(const std::string& socketPath, const std::string& bytes, std::chrono::milliseconds wait = 5s) {
+std::string rawAdmin(const std::string& socketPath, const std::string& bytes,
+                     std::chrono::milliseconds wait = 5s) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -86,21 +86,28 @@ TEST(Admin, StatusShowsEveryStateWithExitCodes) {
     const auto plugins = pluginDirWith(dir, {"echo", "wrong_abi"});
     HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + kEchoService +
                      "  off:\n    plugin: echo\n    listen: 127.0.0.1:0\n    enabled: false\n"
-                     "  clash:\n    plugin: echo\n    listen: 127.0.0.1:" + taken + "\n"
+                     "  clash:\n    plugin: echo\n    listen: 127.0.0.1:" +
+                     taken +
+                     "\n"
                      "  future:\n    plugin: wrong_abi\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
 
     const auto table = ctl(host, {"status"});
     EXPECT_EQ(table.exitCode, 1) << table.output;  // some service failed
     const std::string port = std::to_string(host.port("echo"));
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +echo 1\\.0\\.0 +127\\.0\\.0\\.1:" + port + " +0 +0 +0 +0 B +0 B +0 +running")))
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +echo 1\\.0\\.0 +127\\.0\\.0\\.1:" + port +
+                                                           " +0 +0 +0 +0 B +0 B +0 +running")))
         << table.output;
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("off +echo 1\\.0\\.0 .* disabled"))) << table.output;
-    EXPECT_NE(table.output.find("failed: cannot listen on 127.0.0.1:" + taken + ": Address already in use"), std::string::npos)
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("off +echo 1\\.0\\.0 .* disabled")))
         << table.output;
-    EXPECT_NE(table.output.find("failed: " + plugins + "/wrong_abi.so: built against plugin ABI"), std::string::npos)
+    EXPECT_NE(table.output.find("failed: cannot listen on 127.0.0.1:" + taken + ": Address already in use"),
+              std::string::npos)
         << table.output;
-    EXPECT_NE(table.output.find("plughostd 0.1.0, pid " + std::to_string(host.pid())), std::string::npos) << table.output;
+    EXPECT_NE(table.output.find("failed: " + plugins + "/wrong_abi.so: built against plugin ABI"),
+              std::string::npos)
+        << table.output;
+    EXPECT_NE(table.output.find("plughostd 0.1.0, pid " + std::to_string(host.pid())), std::string::npos)
+        << table.output;
     EXPECT_NE(table.output.find("config   " + host.configPath()), std::string::npos) << table.output;
 
     const auto json = ctl(host, {"status", "--json"});
@@ -116,7 +123,8 @@ TEST(Admin, StatusSaysWhenTheHostIsNotRunning) {
     TempDir dir;
     const auto result = runCtl({"status", "--socket", dir.path() + "/nothing.sock"});
     EXPECT_EQ(result.exitCode, 3);
-    EXPECT_NE(result.output.find("plughostd is not running (no answer on " + dir.path() + "/nothing.sock"), std::string::npos)
+    EXPECT_NE(result.output.find("plughostd is not running (no answer on " + dir.path() + "/nothing.sock"),
+              std::string::npos)
         << result.output;
 }
 
@@ -135,12 +143,20 @@ TEST(Admin, CountersMoveWithRealTraffic) {
     EXPECT_NE(json.output.find("\"bytes_in\": 1024"), std::string::npos) << json.output;
     EXPECT_NE(json.output.find("\"bytes_out\": 1024"), std::string::npos) << json.output;
     a.close();
-    EXPECT_TRUE(eventually([&] { return ctl(host, {"status", "--json"}).output.find("\"connections\": 1") != std::string::npos; }));
+    EXPECT_TRUE(eventually([&] {
+        return ctl(host, {"status", "--json"}).output.find("\"connections\": 1") != std::string::npos;
+    }));
     const std::string metrics = rawAdmin(host.adminSocket(), "GET /metrics HTTP/1.0\r\n\r\n");
-    EXPECT_NE(metrics.find("plughost_received_bytes_total{service=\"echo\",plugin=\"echo\"} 1024"), std::string::npos) << metrics;
-    EXPECT_NE(metrics.find("plughost_connections_accepted_total{service=\"echo\",plugin=\"echo\"} 2"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("plughost_received_bytes_total{service=\"echo\",plugin=\"echo\"} 1024"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("plughost_connections_accepted_total{service=\"echo\",plugin=\"echo\"} 2"),
+              std::string::npos)
+        << metrics;
     EXPECT_NE(metrics.find("# TYPE plughost_connections gauge"), std::string::npos) << metrics;
-    EXPECT_NE(metrics.find("plughost_connections_refused_total{service=\"echo\",plugin=\"echo\",reason=\"limit\"} 0"), std::string::npos);
+    EXPECT_NE(metrics.find(
+                  "plughost_connections_refused_total{service=\"echo\",plugin=\"echo\",reason=\"limit\"} 0"),
+              std::string::npos);
 }
 
 TEST(Admin, PluginsListsEveryFileWithItsState) {
@@ -151,13 +167,20 @@ TEST(Admin, PluginsListsEveryFileWithItsState) {
     ASSERT_TRUE(host.started()) << host.log();
     const auto table = ctl(host, {"plugins"});
     EXPECT_EQ(table.exitCode, 0);
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +2\\.1 +echo +" + plugins + "/echo\\.so +RFC 862 echo.* +loaded")))
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +2\\.1 +echo +" + plugins +
+                                                           "/echo\\.so +RFC 862 echo.* +loaded")))
         << table.output;
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +2\\.1 +" + plugins + "/probe\\.so"))) << table.output;
-    EXPECT_NE(table.output.find("rejected: " + plugins + "/junk.so: not a shared library"), std::string::npos) << table.output;
-    EXPECT_NE(table.output.find("rejected: " + plugins + "/wrong_abi.so: built against plugin ABI 3.0"), std::string::npos);
+    EXPECT_TRUE(
+        std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +2\\.1 +" + plugins + "/probe\\.so")))
+        << table.output;
+    EXPECT_NE(table.output.find("rejected: " + plugins + "/junk.so: not a shared library"), std::string::npos)
+        << table.output;
+    EXPECT_NE(table.output.find("rejected: " + plugins + "/wrong_abi.so: built against plugin ABI 3.0"),
+              std::string::npos);
     const auto json = ctl(host, {"plugins", "--json"});
-    EXPECT_TRUE(std::regex_search(json.output, std::regex("\"path\": \"[^\"]*/echo\\.so\",\\s*\"state\": \"loaded\",\\s*\"services\": \\[\\s*\"echo\"\\s*\\]")))
+    EXPECT_TRUE(
+        std::regex_search(json.output, std::regex("\"path\": \"[^\"]*/echo\\.so\",\\s*\"state\": "
+                                                  "\"loaded\",\\s*\"services\": \\[\\s*\"echo\"\\s*\\]")))
         << json.output;
 }
 
@@ -171,7 +194,8 @@ TEST(Admin, ReloadAddsRemovesChangesAndKeepsUnchanged) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"echo", "probe"});
     const std::string keep = kEchoService;
-    const std::string probe = "  probe:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {greeting: hi}\n";
+    const std::string probe =
+        "  probe:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {greeting: hi}\n";
     const std::string gone = "  gone:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
     const std::string off = "  off:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
     HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + keep + probe + gone + off);
@@ -183,20 +207,22 @@ TEST(Admin, ReloadAddsRemovesChangesAndKeepsUnchanged) {
     ASSERT_EQ(probed.line(), "hi x (plain)");
 
     rewriteConfig(host, plugins,
-                  keep + "  probe:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {greeting: yo}\n" +
+                  keep +
+                      "  probe:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {greeting: yo}\n" +
                       "  off:\n    plugin: echo\n    listen: 127.0.0.1:0\n    enabled: false\n" +
                       "  fresh:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     const auto result = ctl(host, {"reload"});
     EXPECT_EQ(result.exitCode, 0) << result.output;
     EXPECT_TRUE(std::regex_search(result.output, std::regex("echo +unchanged"))) << result.output;
-    EXPECT_TRUE(std::regex_search(result.output, std::regex("probe +changed \\(restarted\\)"))) << result.output;
+    EXPECT_TRUE(std::regex_search(result.output, std::regex("probe +changed \\(restarted\\)")))
+        << result.output;
     EXPECT_TRUE(std::regex_search(result.output, std::regex("off +changed \\(disabled\\)"))) << result.output;
     EXPECT_TRUE(std::regex_search(result.output, std::regex("fresh +added"))) << result.output;
     EXPECT_TRUE(std::regex_search(result.output, std::regex("gone +removed"))) << result.output;
 
     ASSERT_TRUE(kept.send("still"));
     EXPECT_EQ(kept.readExactly(5), "still");  // same session, untouched
-    EXPECT_TRUE(probed.waitClosed());          // restarted: old sessions closed
+    EXPECT_TRUE(probed.waitClosed());         // restarted: old sessions closed
     EXPECT_TRUE(doomed.waitClosed());
     const auto status = ctl(host, {"status", "--json"});
     EXPECT_NE(status.output.find("\"name\": \"fresh\""), std::string::npos) << status.output;
@@ -244,9 +270,11 @@ TEST(Admin, ReloadMovesAServiceToANewPort) {
     const std::string port = std::to_string(reserved.port());
     HostProcess host("services:\n" + kEchoService);
     ASSERT_TRUE(host.started()) << host.log();
-    rewriteConfig(host, PLUGHOST_PLUGIN_DIR, "  echo:\n    plugin: echo\n    listen: 127.0.0.1:" + port + "\n");
+    rewriteConfig(host, PLUGHOST_PLUGIN_DIR,
+                  "  echo:\n    plugin: echo\n    listen: 127.0.0.1:" + port + "\n");
     const auto result = ctl(host, {"reload"});
-    EXPECT_TRUE(std::regex_search(result.output, std::regex("echo +changed \\(restarted\\)"))) << result.output;
+    EXPECT_TRUE(std::regex_search(result.output, std::regex("echo +changed \\(restarted\\)")))
+        << result.output;
     Client moved(static_cast<std::uint16_t>(std::stoi(port)));
     ASSERT_TRUE(moved.send("m"));
     EXPECT_EQ(moved.readExactly(1), "m");
@@ -259,16 +287,22 @@ TEST(Admin, BadConfigOnReloadChangesNothing) {
     replaceFile(host.configPath(), "services:\n  echo:\n    plugin: echo\n    listen: 127.0.0.1:99999\n");
     const auto result = ctl(host, {"reload"});
     EXPECT_EQ(result.exitCode, 1);
-    EXPECT_NE(result.output.find("reload refused; the running configuration is unchanged:"), std::string::npos) << result.output;
-    EXPECT_NE(result.output.find(host.configPath() + ":4:13: services.echo.listen: port 99999 is out of range"), std::string::npos)
+    EXPECT_NE(result.output.find("reload refused; the running configuration is unchanged:"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(
+        result.output.find(host.configPath() + ":4:13: services.echo.listen: port 99999 is out of range"),
+        std::string::npos)
         << result.output;
     // Settings a plugin refuses also refuse the whole reload.
     TempDir dir;
-    rewriteConfig(host, pluginDirWith(dir, {"echo", "probe"}),
-                  kEchoService + "  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {count: 99}\n");
+    rewriteConfig(
+        host, pluginDirWith(dir, {"echo", "probe"}),
+        kEchoService + "  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings: {count: 99}\n");
     const auto refused = ctl(host, {"reload"});
     EXPECT_EQ(refused.exitCode, 1);
-    EXPECT_NE(refused.output.find("services.p.settings.count: 99 is out of range (1-10)"), std::string::npos) << refused.output;
+    EXPECT_NE(refused.output.find("services.p.settings.count: 99 is out of range (1-10)"), std::string::npos)
+        << refused.output;
     ASSERT_TRUE(client.send("alive"));
     EXPECT_EQ(client.readExactly(5), "alive");
     EXPECT_EQ(ctl(host, {"status"}).exitCode, 0);
@@ -278,7 +312,8 @@ TEST(Admin, ARebuiltPluginIsPickedUpAndAMissingOneFailsItsServices) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"echo"});
     std::filesystem::copy_file(std::string(PLUGHOST_TEST_PLUGIN_DIR) + "/twin_a.so", plugins + "/twin.so");
-    HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + kEchoService + "  t:\n    plugin: twin\n    listen: 127.0.0.1:0\n");
+    HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + kEchoService +
+                     "  t:\n    plugin: twin\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_NE(ctl(host, {"plugins"}).output.find("twin  1.0.0"), std::string::npos);
     replaceWithCopy(std::string(PLUGHOST_TEST_PLUGIN_DIR) + "/twin_b.so", plugins + "/twin.so");
@@ -290,7 +325,8 @@ TEST(Admin, ARebuiltPluginIsPickedUpAndAMissingOneFailsItsServices) {
     std::filesystem::remove(plugins + "/twin.so");
     const auto missing = ctl(host, {"reload"});
     EXPECT_EQ(missing.exitCode, 1);
-    EXPECT_NE(missing.output.find("failed: no plugin named 'twin' in " + plugins), std::string::npos) << missing.output;
+    EXPECT_NE(missing.output.find("failed: no plugin named 'twin' in " + plugins), std::string::npos)
+        << missing.output;
     EXPECT_EQ(ctl(host, {"status"}).exitCode, 1);
 }
 
@@ -333,8 +369,9 @@ TEST(Admin, AnEchoClientSurvivesTwentyReloadsWithoutLosingAByte) {
     traffic.join();
     EXPECT_GT(sent.size(), 0u);
     EXPECT_EQ(received, sent);
-    EXPECT_TRUE(eventually([&] { return ctl(host, {"status", "--json"}).output.find("\"reloads\": 20") != std::string::npos; }))
-        << ctl(host, {"status", "--json"}).output;
+    EXPECT_TRUE(eventually([&] {
+        return ctl(host, {"status", "--json"}).output.find("\"reloads\": 20") != std::string::npos;
+    })) << ctl(host, {"status", "--json"}).output;
 }
 
 TEST(Admin, WatchReloadsByItself) {
@@ -344,12 +381,13 @@ TEST(Admin, WatchReloadsByItself) {
                      "  later:\n    plugin: echo\n    listen: 127.0.0.1:0\n    enabled: false\n");
     ASSERT_TRUE(host.started()) << host.log();
     auto configWith = [&](const std::string& services) {
-        replaceFile(host.configPath(), "plugin_dir: " + plugins + "\nwatch: true\nadmin:\n  socket: " + host.adminSocket() +
-                                           "\nservices:\n" + services);
+        replaceFile(host.configPath(), "plugin_dir: " + plugins + "\nwatch: true\nadmin:\n  socket: " +
+                                           host.adminSocket() + "\nservices:\n" + services);
     };
     configWith(kEchoService + "  later:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     EXPECT_TRUE(host.waitForLog("reload: service later: changed (enabled)", 10s)) << host.log();
-    EXPECT_TRUE(std::regex_search(ctl(host, {"status"}).output, std::regex("later +echo 1\\.0\\.0 .*running")));
+    EXPECT_TRUE(
+        std::regex_search(ctl(host, {"status"}).output, std::regex("later +echo 1\\.0\\.0 .*running")));
 
     // Enable a service whose plugin is still being copied in: the config names it
     // while the file is half written, and the rest arrives within the debounce.
@@ -364,13 +402,16 @@ TEST(Admin, WatchReloadsByItself) {
                "  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n");
     {
         std::ofstream out(plugins + "/probe.so", std::ios::binary | std::ios::app);
-        out.write(bytes.data() + bytes.size() / 2, static_cast<std::streamsize>(bytes.size() - bytes.size() / 2));
+        out.write(bytes.data() + bytes.size() / 2,
+                  static_cast<std::streamsize>(bytes.size() - bytes.size() / 2));
     }
     EXPECT_TRUE(host.waitForLog("reload: service p: added", 10s)) << host.log();
     // What a reload of the half-written file would have logged for p instead.
-    EXPECT_EQ(host.log().find("reload: service p: failed"), std::string::npos) << "a half-written plugin was picked up:\n"
-                                                                               << host.log();
-    EXPECT_TRUE(std::regex_search(ctl(host, {"status"}).output, std::regex("\\bp +probe 1\\.2\\.3 .*running")));
+    EXPECT_EQ(host.log().find("reload: service p: failed"), std::string::npos)
+        << "a half-written plugin was picked up:\n"
+        << host.log();
+    EXPECT_TRUE(
+        std::regex_search(ctl(host, {"status"}).output, std::regex("\\bp +probe 1\\.2\\.3 .*running")));
 }
 
 TEST(Admin, MalformedRequestsLeaveTheHostServing) {
@@ -378,12 +419,22 @@ TEST(Admin, MalformedRequestsLeaveTheHostServing) {
     ASSERT_TRUE(host.started()) << host.log();
     const std::string socket = host.adminSocket();
     EXPECT_NE(rawAdmin(socket, "\x16\x03\x01garbage\r\n\r\n").find("400"), std::string::npos);
-    EXPECT_NE(rawAdmin(socket, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("404 Not Found"), std::string::npos);
-    EXPECT_NE(rawAdmin(socket, "DELETE /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("405"), std::string::npos);
-    EXPECT_NE(rawAdmin(socket, "GET /reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("405"), std::string::npos);
-    EXPECT_NE(rawAdmin(socket, "POST /reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 999999999\r\n\r\nxxxx").find("413"),
+    EXPECT_NE(rawAdmin(socket, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  .find("404 Not Found"),
               std::string::npos);
-    EXPECT_NE(rawAdmin(socket, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX: " + std::string(100000, 'h') + "\r\n\r\n").find("400"),
+    EXPECT_NE(rawAdmin(socket, "DELETE /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("405"),
+              std::string::npos);
+    EXPECT_NE(rawAdmin(socket, "GET /reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("405"),
+              std::string::npos);
+    EXPECT_NE(
+        rawAdmin(
+            socket,
+            "POST /reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 999999999\r\n\r\nxxxx")
+            .find("413"),
+        std::string::npos);
+    EXPECT_NE(rawAdmin(socket, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX: " +
+                                   std::string(100000, 'h') + "\r\n\r\n")
+                  .find("400"),
               std::string::npos);
     // Clients that connect and say nothing do not block the others: status answers
     // while every one of them is still connected (the host drops a silent client
@@ -412,13 +463,15 @@ TEST(Admin, MalformedRequestsLeaveTheHostServing) {
 TEST(Admin, CheckValidatesOffline) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"echo", "probe"});
-    const auto good = dir.write("good.yaml", "plugin_dir: plugins\nservices:\n  e:\n    plugin: echo\n    listen: 7007\n");
+    const auto good =
+        dir.write("good.yaml", "plugin_dir: plugins\nservices:\n  e:\n    plugin: echo\n    listen: 7007\n");
     const auto ok = runCtl({"check", good});
     EXPECT_EQ(ok.exitCode, 0);
     EXPECT_EQ(ok.output, good + ": ok\n");
-    const auto bad = dir.write("bad.yaml",
-                               "plugin_dir: plugins\nservices:\n  e:\n    plugin: ehco\n    listen: 7007\n"
-                               "  p:\n    plugin: probe\n    listen: 7008\n    settings:\n      count: zero\n      colour: red\n");
+    const auto bad = dir.write(
+        "bad.yaml",
+        "plugin_dir: plugins\nservices:\n  e:\n    plugin: ehco\n    listen: 7007\n"
+        "  p:\n    plugin: probe\n    listen: 7008\n    settings:\n      count: zero\n      colour: red\n");
     const auto result = runCtl({"check", bad});
     EXPECT_EQ(result.exitCode, 1);
     EXPECT_EQ(result.output, bad + ":3:3: services.e.plugin: no plugin named 'ehco' in " + plugins +
@@ -434,7 +487,8 @@ TEST(Admin, HelpForEachCommand) {
     for (const char* command : {"status", "plugins", "reload", "check"}) {
         const auto result = runCtl({command, "--help"});
         EXPECT_EQ(result.exitCode, 0);
-        EXPECT_NE(result.output.find(std::string("usage: plughostctl ") + command), std::string::npos) << result.output;
+        EXPECT_NE(result.output.find(std::string("usage: plughostctl ") + command), std::string::npos)
+            << result.output;
     }
     const auto overview = runCtl({"--help"});
     EXPECT_EQ(overview.exitCode, 0);

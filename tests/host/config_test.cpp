@@ -1,7 +1,7 @@
 // Config validation: every rule, with the message an operator reads.
-#include <gtest/gtest.h>
-
 #include "config.h"
+
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -87,7 +87,8 @@ TEST(Config, PortOutOfRangeNamesFileLineColumnAndKey) {
 
 TEST(Config, BadAddressesAreExplained) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: nowhere:80\n"),
-              "plughost.yaml:4:13: services.a.listen: 'nowhere' is not an IPv4 address (use an IP literal, localhost or *)");
+              "plughost.yaml:4:13: services.a.listen: 'nowhere' is not an IPv4 address (use an IP literal, "
+              "localhost or *)");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: \"[::1:80\"\n"),
               "plughost.yaml:4:13: services.a.listen: '[::1:80' is not [IPv6]:PORT");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: [7007, 'x']\n"),
@@ -98,8 +99,10 @@ TEST(Config, BadAddressesAreExplained) {
 
 TEST(Config, UnknownKeysAreErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_conections: 5\n"),
-              "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, enabled, "
-              "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
+              "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, "
+              "enabled, "
+              "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, "
+              "send_timeout)");
     EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
               std::string::npos);
 }
@@ -113,24 +116,34 @@ TEST(Config, MissingRequiredKeys) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    listen: 7\n"),
               "plughost.yaml:2:3: services.a.plugin: missing; name the plugin that serves this service");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n"),
-              "plughost.yaml:2:3: services.a.listen: missing; give HOST:PORT, [IPv6]:PORT, PORT or a list of these");
-    EXPECT_EQ(errorsOf("log_level: debug\n"), "plughost.yaml:1:1: services: missing; declare at least one service");
+              "plughost.yaml:2:3: services.a.listen: missing; give HOST:PORT, [IPv6]:PORT, PORT or a list of "
+              "these");
+    EXPECT_EQ(errorsOf("log_level: debug\n"),
+              "plughost.yaml:1:1: services: missing; declare at least one service");
     EXPECT_EQ(errorsOf(""), "plughost.yaml: the file is empty; it needs at least 'services:'");
 }
 
 TEST(Config, TwoServicesOnOneAddressNameBoth) {
-    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: 127.0.0.1:7007\n"),
-              "plughost.yaml:7:13: services.b.listen: 127.0.0.1:7007 is also used by service 'a' (plughost.yaml:2)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    "
+                       "listen: 127.0.0.1:7007\n"),
+              "plughost.yaml:7:13: services.b.listen: 127.0.0.1:7007 is also used by service 'a' "
+              "(plughost.yaml:2)");
     // A wildcard overlaps every address of its family.
-    EXPECT_NE(errorsOf("services:\n  a:\n    plugin: echo\n    listen: '*:7007'\n  b:\n    plugin: echo\n    listen: 7007\n")
+    EXPECT_NE(errorsOf("services:\n  a:\n    plugin: echo\n    listen: '*:7007'\n  b:\n    plugin: echo\n    "
+                       "listen: 7007\n")
                   .find("is also used by service 'a'"),
               std::string::npos);
 }
 
 TEST(Config, SameAddressIsFineWhenOneIsDisabledOrPortZero) {
-    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: 7007\n    enabled: false\n"));
-    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 0\n  b:\n    plugin: echo\n    listen: 0\n"));
-    EXPECT_NO_THROW(load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: '[::1]:7007'\n"));
+    EXPECT_NO_THROW(
+        load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: "
+             "7007\n    enabled: false\n"));
+    EXPECT_NO_THROW(
+        load("services:\n  a:\n    plugin: echo\n    listen: 0\n  b:\n    plugin: echo\n    listen: 0\n"));
+    EXPECT_NO_THROW(
+        load("services:\n  a:\n    plugin: echo\n    listen: 7007\n  b:\n    plugin: echo\n    listen: "
+             "'[::1]:7007'\n"));
 }
 
 TEST(Config, TypeAndRangeErrors) {
@@ -139,9 +152,11 @@ TEST(Config, TypeAndRangeErrors) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_connections: 0\n"),
               "plughost.yaml:5:22: services.a.max_connections: 0 is out of range (1-10000000)");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    idle_timeout: soon\n"),
-              "plughost.yaml:5:19: services.a.idle_timeout: 'soon' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+              "plughost.yaml:5:19: services.a.idle_timeout: 'soon' is not a duration (e.g. 30, 1.5, 500ms, "
+              "30s, 5m, 1h)");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    send_timeout: never\n"),
-              "plughost.yaml:5:19: services.a.send_timeout: 'never' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
+              "plughost.yaml:5:19: services.a.send_timeout: 'never' is not a duration (e.g. 30, 1.5, 500ms, "
+              "30s, 5m, 1h)");
     EXPECT_EQ(errorsOf("defaults:\n  send_timeout: [1]\nservices: {}\n"),
               "plughost.yaml:2:17: defaults.send_timeout: must be a single value, not a list");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    max_queue: 10\n"),
@@ -150,29 +165,36 @@ TEST(Config, TypeAndRangeErrors) {
               "plughost.yaml:5:15: services.a.settings: must be a map of the plugin's settings");
     EXPECT_EQ(errorsOf("log_level: loud\nservices: {}\n"),
               "plughost.yaml:1:12: log_level: 'loud' is not one of: debug, information, warning, error");
-    EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"), "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
+    EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"),
+              "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
     EXPECT_EQ(errorsOf("services:\n  bad name:\n    plugin: echo\n    listen: 7\n"),
-              "plughost.yaml:2:3: services.bad name: 'bad name' is not a valid service name (1-64 letters, digits, '_', '-' or '.')");
+              "plughost.yaml:2:3: services.bad name: 'bad name' is not a valid service name (1-64 letters, "
+              "digits, '_', '-' or '.')");
 }
 
 TEST(Config, AdminMustBeLoopback) {
     EXPECT_EQ(errorsOf("admin:\n  listen: 0.0.0.0:9000\nservices: {}\n"),
-              "plughost.yaml:2:11: admin.listen: 0.0.0.0:9000 is not a loopback address; the admin endpoint listens on "
+              "plughost.yaml:2:11: admin.listen: 0.0.0.0:9000 is not a loopback address; the admin endpoint "
+              "listens on "
               "loopback only");
     EXPECT_NO_THROW(load("admin:\n  listen: ['[::1]:9000', '127.0.0.2:9000']\nservices: {}\n"));
 }
 
 TEST(Config, SyntaxErrorsNamePosition) {
-    EXPECT_EQ(errorsOf("services:\n  a: [unclosed\n"), "plughost.yaml:3:1: syntax error: end of sequence flow not found");
+    EXPECT_EQ(errorsOf("services:\n  a: [unclosed\n"),
+              "plughost.yaml:3:1: syntax error: end of sequence flow not found");
 }
 
 TEST(Config, EveryProblemIsReportedInFileOrder) {
-    const std::string errors = errorsOf("services:\n  a:\n    plugin: echo\n    listen: 99999\n  b:\n    listen: 1\n    typo: 2\n");
-    EXPECT_EQ(errors,
-              "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
-              "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
-              "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, settings, "
-              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
+    const std::string errors =
+        errorsOf("services:\n  a:\n    plugin: echo\n    listen: 99999\n  b:\n    listen: 1\n    typo: 2\n");
+    EXPECT_EQ(
+        errors,
+        "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
+        "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
+        "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, "
+        "settings, "
+        "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
 }
 
 TEST(Config, MissingFileIsReported) {
@@ -220,8 +242,9 @@ services:
 }
 
 TEST(Config, MostSpecificRuleWins) {
-    const auto config = load("services:\n  a:\n    plugin: echo\n    listen: 7\n"
-                             "    allow: [10.1.0.0/16]\n    deny: [10.0.0.0/8, 10.1.2.0/24]\n");
+    const auto config = load(
+        "services:\n  a:\n    plugin: echo\n    listen: 7\n"
+        "    allow: [10.1.0.0/16]\n    deny: [10.0.0.0/8, 10.1.2.0/24]\n");
     const auto& limits = config.services[0].limits;
     using Poco::Net::IPAddress;
     EXPECT_FALSE(limits.admits(IPAddress("10.9.9.9")));    // the /8 deny
@@ -236,9 +259,11 @@ TEST(Config, BadAccessRulesAreExplained) {
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    deny: [somewhere]\n"),
               "plughost.yaml:5:12: services.a.deny[0]: 'somewhere' is not an IP address");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    deny: 10.0.0.0/8\n"),
-              "plughost.yaml:5:11: services.a.deny: must be a list of addresses or CIDR blocks, e.g. [10.0.0.0/8, \"::1\"]");
+              "plughost.yaml:5:11: services.a.deny: must be a list of addresses or CIDR blocks, e.g. "
+              "[10.0.0.0/8, \"::1\"]");
     EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7\n    rate: fast\n"),
-              "plughost.yaml:5:11: services.a.rate: 'fast' is not a rate (new connections per second per address, 0 = no limit)");
+              "plughost.yaml:5:11: services.a.rate: 'fast' is not a rate (new connections per second per "
+              "address, 0 = no limit)");
     EXPECT_EQ(errorsOf("drain: forever\nservices: {}\n"),
               "plughost.yaml:1:8: drain: 'forever' is not a duration (e.g. 30, 1.5, 500ms, 30s, 5m, 1h)");
 }

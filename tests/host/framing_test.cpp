@@ -1,7 +1,7 @@
 // The line framer on its own: every way a stream can be cut.
-#include <gtest/gtest.h>
-
 #include "framing.h"
+
+#include <gtest/gtest.h>
 
 namespace {
 

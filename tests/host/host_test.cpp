@@ -1,4 +1,5 @@
 // The real plughostd, started from YAML on OS-chosen ports, driven over loopback.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -6,8 +7,6 @@
 #include <numeric>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -33,7 +32,8 @@ TEST(Host, LogsEachServiceWithItsRealPort) {
     ASSERT_TRUE(host.started()) << host.log();
     const auto port = host.port("echo");
     EXPECT_NE(port, 0);
-    EXPECT_TRUE(host.waitForLog("service echo: plugin echo 1.0.0 listening on 127.0.0.1:" + std::to_string(port)))
+    EXPECT_TRUE(
+        host.waitForLog("service echo: plugin echo 1.0.0 listening on 127.0.0.1:" + std::to_string(port)))
         << host.log();
 }
 
@@ -61,7 +61,10 @@ TEST(Host, EchoIsBinarySafe) {
     HostProcess host(kEcho);
     ASSERT_TRUE(host.started()) << host.log();
     Client client(host.port("echo"));
-    const std::string data("\0\x01\xff\r\n\0\n\x7f" "end\0", 13);
+    const std::string data(
+        "\0\x01\xff\r\n\0\n\x7f"
+        "end\0",
+        13);
     ASSERT_TRUE(client.send(data));
     EXPECT_EQ(client.readExactly(data.size()), data);
 }
@@ -92,7 +95,8 @@ TEST(Host, TwoHundredConcurrentClientsEachGetTheirOwnBytes) {
             ASSERT_TRUE(clients[i].send(pattern(4096, static_cast<unsigned>(i * 10 + round))));
         }
         for (int i = 0; i < kClients; ++i) {
-            ASSERT_EQ(clients[i].readExactly(4096), pattern(4096, static_cast<unsigned>(i * 10 + round))) << "client " << i;
+            ASSERT_EQ(clients[i].readExactly(4096), pattern(4096, static_cast<unsigned>(i * 10 + round)))
+                << "client " << i;
         }
     }
 }
@@ -160,7 +164,8 @@ TEST(Host, PortInUseFailsThatServiceOnlyWithAClearReason) {
     HostProcess second("services:\n  clash:\n    plugin: echo\n    listen: 127.0.0.1:" + taken +
                        "\n  fine:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(second.started()) << second.log();
-    EXPECT_TRUE(second.waitForLog("service clash: failed: cannot listen on 127.0.0.1:" + taken + ": Address already in use"))
+    EXPECT_TRUE(second.waitForLog("service clash: failed: cannot listen on 127.0.0.1:" + taken +
+                                  ": Address already in use"))
         << second.log();
     Client client(second.port("fine"));
     ASSERT_TRUE(client.send("ok"));
@@ -169,18 +174,21 @@ TEST(Host, PortInUseFailsThatServiceOnlyWithAClearReason) {
 
 TEST(Host, BadConfigExitsNonZeroWithTheReasonOnStderr) {
     TempDir dir;
-    const auto config = dir.write("bad.yaml", "services:\n  lobby:\n    plugin: chat\n    listen: 127.0.0.1:70000\n");
+    const auto config =
+        dir.write("bad.yaml", "services:\n  lobby:\n    plugin: chat\n    listen: 127.0.0.1:70000\n");
     const auto result = runHost({"--config", config});
     EXPECT_EQ(result.exitCode, 78);  // EX_CONFIG
-    EXPECT_NE(result.output.find(config + ":4:13: services.lobby.listen: port 70000 is out of range (0-65535)"),
-              std::string::npos)
+    EXPECT_NE(
+        result.output.find(config + ":4:13: services.lobby.listen: port 70000 is out of range (0-65535)"),
+        std::string::npos)
         << result.output;
 }
 
 TEST(Host, EveryServiceFailingExitsNonZero) {
     TempDir dir;
-    const auto config = dir.write("none.yaml", "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) +
-                                                   "\nservices:\n  a:\n    plugin: nosuch\n    listen: 127.0.0.1:0\n");
+    const auto config =
+        dir.write("none.yaml", "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) +
+                                   "\nservices:\n  a:\n    plugin: nosuch\n    listen: 127.0.0.1:0\n");
     const auto result = runHost({"--config", config});
     EXPECT_EQ(result.exitCode, 69);  // EX_UNAVAILABLE
     EXPECT_NE(result.output.find("no service could start"), std::string::npos) << result.output;
@@ -191,15 +199,17 @@ TEST(Host, HelpDescribesTheOptions) {
     const auto result = runHost({"--help"});
     EXPECT_EQ(result.exitCode, 0);
     for (const char* option : {"--config", "--plugin-dir", "--daemon", "--pidfile", "--ready-file"}) {
-        EXPECT_NE(result.output.find(option), std::string::npos) << option << " missing from:\n" << result.output;
+        EXPECT_NE(result.output.find(option), std::string::npos) << option << " missing from:\n"
+                                                                 << result.output;
     }
 }
 
 TEST(Host, PluginDirOptionOverridesTheConfig) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"probe"});
-    HostProcess host("plugin_dir: /nonexistent\nservices:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n",
-                     {"--plugin-dir", plugins});
+    HostProcess host(
+        "plugin_dir: /nonexistent\nservices:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n",
+        {"--plugin-dir", plugins});
     ASSERT_TRUE(host.started()) << host.log();
     Client client(host.port("p"));
     ASSERT_TRUE(client.send("x\n"));
@@ -214,7 +224,8 @@ TEST(Host, RelativePathsResolveAgainstTheConfigFolder) {
     const std::string relative = "../" + std::filesystem::path(dir.path()).filename().string() + "/plugins";
     HostProcess host("plugin_dir: " + relative + "\n" + std::string(kEcho));
     ASSERT_TRUE(host.started()) << host.log();
-    ASSERT_EQ(std::filesystem::path(host.dir().path()).parent_path(), std::filesystem::path(dir.path()).parent_path());
+    ASSERT_EQ(std::filesystem::path(host.dir().path()).parent_path(),
+              std::filesystem::path(dir.path()).parent_path());
     ASSERT_NE(std::filesystem::current_path(), std::filesystem::path(host.dir().path()));
     EXPECT_TRUE(host.waitForLog("plugins from " + plugins)) << host.log();
     Client client(host.port("echo"));
@@ -232,10 +243,14 @@ TEST(Host, RejectedPluginsAreReportedAndTheirServicesFailWhileOthersRun) {
                      "  thrower:\n    plugin: throwing_factory\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_TRUE(host.waitForLog("plugin rejected: " + plugins + "/x.so: not a shared library")) << host.log();
-    EXPECT_TRUE(host.waitForLog("plugin rejected: " + plugins + "/no_entry.so: not a plughost plugin")) << host.log();
-    EXPECT_TRUE(host.waitForLog("service future: failed: " + plugins + "/wrong_abi.so: built against plugin ABI")) << host.log();
-    EXPECT_TRUE(host.waitForLog("service thrower: failed: " + host.configPath() +
-                                ":9:3: services.thrower: plugin throwing_factory refused to start: the factory exploded on purpose"))
+    EXPECT_TRUE(host.waitForLog("plugin rejected: " + plugins + "/no_entry.so: not a plughost plugin"))
+        << host.log();
+    EXPECT_TRUE(
+        host.waitForLog("service future: failed: " + plugins + "/wrong_abi.so: built against plugin ABI"))
+        << host.log();
+    EXPECT_TRUE(host.waitForLog(
+        "service thrower: failed: " + host.configPath() +
+        ":9:3: services.thrower: plugin throwing_factory refused to start: the factory exploded on purpose"))
         << host.log();
     Client client(host.port("good"));
     ASSERT_TRUE(client.send("g"));
@@ -245,21 +260,26 @@ TEST(Host, RejectedPluginsAreReportedAndTheirServicesFailWhileOthersRun) {
 TEST(Host, SettingsErrorsNameFileLineColumnAndKey) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"echo", "probe"});
-    HostProcess host("plugin_dir: " + plugins +
-                     "\nservices:\n  ok:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
-                     "  range:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      count: 11\n"
-                     "  typo:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      greting: hi\n"
-                     "  empty:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      greeting: ''\n"
-                     "  choice:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      mode: loud\n");
+    HostProcess host(
+        "plugin_dir: " + plugins +
+        "\nservices:\n  ok:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
+        "  range:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      count: 11\n"
+        "  typo:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      greting: hi\n"
+        "  empty:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      greeting: ''\n"
+        "  choice:\n    plugin: probe\n    listen: 127.0.0.1:0\n    settings:\n      mode: loud\n");
     ASSERT_TRUE(host.started()) << host.log();
     const std::string file = host.configPath();
-    EXPECT_TRUE(host.waitForLog("service range: failed: " + file + ":10:14: services.range.settings.count: 11 is out of range (1-10)"))
+    EXPECT_TRUE(host.waitForLog("service range: failed: " + file +
+                                ":10:14: services.range.settings.count: 11 is out of range (1-10)"))
         << host.log();
-    EXPECT_TRUE(host.waitForLog("service typo: failed: " + file + ":15:7: services.typo.settings.greting: unknown setting for plugin probe"))
+    EXPECT_TRUE(host.waitForLog("service typo: failed: " + file +
+                                ":15:7: services.typo.settings.greting: unknown setting for plugin probe"))
         << host.log();
-    EXPECT_TRUE(host.waitForLog("service empty: failed: " + file + ":20:17: services.empty.settings.greeting: must not be empty"))
+    EXPECT_TRUE(host.waitForLog("service empty: failed: " + file +
+                                ":20:17: services.empty.settings.greeting: must not be empty"))
         << host.log();
-    EXPECT_TRUE(host.waitForLog("service choice: failed: " + file + ":25:13: services.choice.settings.mode: 'loud' is not one of: plain, fancy"))
+    EXPECT_TRUE(host.waitForLog("service choice: failed: " + file +
+                                ":25:13: services.choice.settings.mode: 'loud' is not one of: plain, fancy"))
         << host.log();
 }
 
@@ -289,7 +309,8 @@ TEST(Host, LineFramingAcceptsCrLfAndEnforcesMaxLine) {
 TEST(Host, ExceptionInAPluginClosesOnlyThatSession) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"faulty"});
-    HostProcess host("plugin_dir: " + plugins + "\nservices:\n  f:\n    plugin: faulty\n    listen: 127.0.0.1:0\n");
+    HostProcess host("plugin_dir: " + plugins +
+                     "\nservices:\n  f:\n    plugin: faulty\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
     Client bystander(host.port("f"));
     Client victim(host.port("f"));
@@ -302,7 +323,8 @@ TEST(Host, ExceptionInAPluginClosesOnlyThatSession) {
 }
 
 TEST(Host, IdleSessionsAreClosed) {
-    HostProcess host("services:\n  echo:\n    plugin: echo\n    listen: 127.0.0.1:0\n    idle_timeout: 300ms\n");
+    HostProcess host(
+        "services:\n  echo:\n    plugin: echo\n    listen: 127.0.0.1:0\n    idle_timeout: 300ms\n");
     ASSERT_TRUE(host.started()) << host.log();
     Client idle(host.port("echo"));
     ASSERT_TRUE(idle.send("a"));

@@ -2,14 +2,13 @@
 // clients exchange data with every plugin. Afterwards they must have seen every
 // byte they expected, the host must still serve, its open descriptors must be
 // back to the baseline and its memory must not have grown beyond a small bound.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <atomic>
 #include <regex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -26,7 +25,8 @@ long statusField(const std::string& status, const std::string& service, const st
         return -1;
     }
     const auto end = status.find("\"name\": ", start + 1);
-    const auto at = status.substr(start, end == std::string::npos ? std::string::npos : end - start).find("\"" + key + "\": ");
+    const auto at = status.substr(start, end == std::string::npos ? std::string::npos : end - start)
+                        .find("\"" + key + "\": ");
     return at == std::string::npos ? -1 : std::stol(status.substr(start + at + key.size() + 4));
 }
 
@@ -181,9 +181,12 @@ TEST(Hostile, HugeLinesBoundaryLinesAndGarbageBytes) {
         ASSERT_TRUE(flood.send(std::string(1 << 20, 'x')));  // 1 MiB without a newline
         flood.send("\n");
         std::string rest;
-        const std::string expected = std::string(service) == "confirm" ? "error: line too long (max 1024 bytes)"
-                                                                       : "! line too long (max 1024 bytes)";
-        EXPECT_TRUE(eventually([&] { return flood.readSome(200ms).find(expected) != std::string::npos; }, 10s)) << service;
+        const std::string expected = std::string(service) == "confirm"
+                                         ? "error: line too long (max 1024 bytes)"
+                                         : "! line too long (max 1024 bytes)";
+        EXPECT_TRUE(
+            eventually([&] { return flood.readSome(200ms).find(expected) != std::string::npos; }, 10s))
+            << service;
     }
     Client edge(scene.port("confirm"));
     ASSERT_TRUE(edge.send(std::string(1024, 'm') + "\n" + std::string(1025, 'n') + "\nafter\n"));
@@ -192,7 +195,8 @@ TEST(Hostile, HugeLinesBoundaryLinesAndGarbageBytes) {
     EXPECT_EQ(edge.line(), "Message received: after");
     Client garbage(scene.port("chat"));
     garbage.send("evil\n");
-    garbage.send(std::string("\0\0\xff\xfe\xc0\xaf\x1b[2J\x1b]0;owned\x07\r\n", 22) + std::string(500, '\0') + "\n");
+    garbage.send(std::string("\0\0\xff\xfe\xc0\xaf\x1b[2J\x1b]0;owned\x07\r\n", 22) + std::string(500, '\0') +
+                 "\n");
     Client binary(scene.port("confirm"));
     binary.send(std::string("\0\x01\x02\xff\x1b[31m\n", 10));
     EXPECT_EQ(binary.line().substr(0, 18), "Message received: ");
@@ -248,7 +252,9 @@ TEST(Hostile, ClientsThatNeverReadAreClosedAsTooSlow) {
         }
     }
     // The host closes every one of them while none reads (waitClosed reads, so it comes after).
-    const auto status = [&] { return runCtl({"status", "--json", "--socket", scene.host().adminSocket()}).output; };
+    const auto status = [&] {
+        return runCtl({"status", "--json", "--socket", scene.host().adminSocket()}).output;
+    };
     EXPECT_TRUE(eventually([&] { return statusField(status(), "echo", "too_slow") == 10; }, 30s)) << status();
     for (auto& client : stalled) {
         EXPECT_TRUE(client.waitClosed(10s));
@@ -348,7 +354,8 @@ TEST(Hostile, AdminGarbageWrongMethodsHugeBodiesAndSilence) {
     };
     EXPECT_EQ(raw(std::string(100000, '\xff')), 0);
     EXPECT_EQ(raw("PUT /status HTTP/1.1\r\n\r\n"), 0);
-    EXPECT_EQ(raw("POST /reload HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n" + std::string(70000, 'b')), 0);
+    EXPECT_EQ(raw("POST /reload HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n" + std::string(70000, 'b')),
+              0);
     EXPECT_EQ(raw(""), 0);  // connects and says nothing
     scene.verify();
 }

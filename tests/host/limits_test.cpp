@@ -1,10 +1,9 @@
 // Limits and access rules against the real host: what is refused, why, and that the rest keeps working.
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <filesystem>
 #include <regex>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -34,7 +33,8 @@ std::string statusJson(const HostProcess& host) {
 
 TEST(Limits, PerAddressLimitRefusesOnlyThatAddress) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    max_per_ip: 2\n"));
+    HostProcess host(
+        withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    max_per_ip: 2\n"));
     ASSERT_TRUE(host.started()) << host.log();
     Client a(host.port("p"));
     Client b(host.port("p"));
@@ -56,7 +56,8 @@ TEST(Limits, PerAddressLimitRefusesOnlyThatAddress) {
 
 TEST(Limits, RateLimitsOneAddressAndKeepsServingOthers) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    rate: 2\n"));
+    HostProcess host(
+        withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    rate: 2\n"));
     ASSERT_TRUE(host.started()) << host.log();
     int accepted = 0;
     int refused = 0;
@@ -74,14 +75,17 @@ TEST(Limits, RateLimitsOneAddressAndKeepsServingOthers) {
     EXPECT_EQ(accepted + refused, 10);
     Client elsewhere(host.port("p"), "127.0.0.1", "127.0.0.3");
     EXPECT_EQ(ask(elsewhere, "y"), "hello y (plain)");  // unlike xinetd's cps, the service stays up
-    EXPECT_NE(statusJson(host).find("\"rate\": " + std::to_string(refused)), std::string::npos) << statusJson(host);
+    EXPECT_NE(statusJson(host).find("\"rate\": " + std::to_string(refused)), std::string::npos)
+        << statusJson(host);
 }
 
 TEST(Limits, DeniedAddressesAreRefused) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    deny: [127.0.0.2/32]\n"
-                                      "  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
-                                      "    deny: [127.0.0.0/8]\n    allow: [127.0.0.1]\n"));
+    HostProcess host(
+        withPlugins(dir,
+                    "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    deny: [127.0.0.2/32]\n"
+                    "  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
+                    "    deny: [127.0.0.0/8]\n    allow: [127.0.0.1]\n"));
     ASSERT_TRUE(host.started()) << host.log();
     Client denied(host.port("p"), "127.0.0.1", "127.0.0.2");
     EXPECT_EQ(denied.line(), "! access denied");
@@ -91,7 +95,7 @@ TEST(Limits, DeniedAddressesAreRefused) {
     Client raw(host.port("e"), "127.0.0.1", "127.0.0.5");
     std::string rest;
     EXPECT_TRUE(raw.waitClosed(5s, &rest));
-    EXPECT_EQ(rest, "");  // echo is raw: refused without a word
+    EXPECT_EQ(rest, "");             // echo is raw: refused without a word
     Client allowed(host.port("e"));  // the /32 allow beats the /8 deny
     ASSERT_TRUE(allowed.send("k"));
     EXPECT_EQ(allowed.readExactly(1), "k");
@@ -101,8 +105,10 @@ TEST(Limits, DeniedAddressesAreRefused) {
 
 TEST(Limits, HostWideLimitSpansServices) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "max_connections: 3\nservices:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n"
-                                      "  q:\n    plugin: probe\n    listen: 127.0.0.1:0\n"));
+    HostProcess host(
+        withPlugins(dir,
+                    "max_connections: 3\nservices:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n"
+                    "  q:\n    plugin: probe\n    listen: 127.0.0.1:0\n"));
     ASSERT_TRUE(host.started()) << host.log();
     Client p1(host.port("p"));
     Client p2(host.port("p"));
@@ -116,7 +122,8 @@ TEST(Limits, HostWideLimitSpansServices) {
 
 TEST(Limits, RefusalsAreCountedButLoggedAtMostOnceASecond) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    deny: [127.0.0.1]\n"));
+    HostProcess host(withPlugins(
+        dir, "services:\n  p:\n    plugin: probe\n    listen: 127.0.0.1:0\n    deny: [127.0.0.1]\n"));
     ASSERT_TRUE(host.started()) << host.log();
     const auto began = Clock::now();
     for (int i = 0; i < 300; ++i) {
@@ -124,10 +131,12 @@ TEST(Limits, RefusalsAreCountedButLoggedAtMostOnceASecond) {
         client.waitClosed(2s);
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
-    EXPECT_TRUE(eventually([&] { return statusJson(host).find("\"acl\": 300") != std::string::npos; })) << statusJson(host);
+    EXPECT_TRUE(eventually([&] { return statusJson(host).find("\"acl\": 300") != std::string::npos; }))
+        << statusJson(host);
     const std::string log = host.log();
     std::size_t lines = 0;
-    for (std::size_t at = log.find("service p: refused"); at != std::string::npos; at = log.find("service p: refused", at + 1)) {
+    for (std::size_t at = log.find("service p: refused"); at != std::string::npos;
+         at = log.find("service p: refused", at + 1)) {
         ++lines;
     }
     EXPECT_GE(lines, 1u);
@@ -137,7 +146,9 @@ TEST(Limits, RefusalsAreCountedButLoggedAtMostOnceASecond) {
 
 TEST(Limits, ShutdownDrainsThenCutsClientsThatDoNotRead) {
     TempDir dir;
-    HostProcess host(withPlugins(dir, "drain: 1s\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n    max_queue: 16MiB\n"));
+    HostProcess host(withPlugins(
+        dir,
+        "drain: 1s\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n    max_queue: 16MiB\n"));
     ASSERT_TRUE(host.started()) << host.log();
     Client reader(host.port("e"));
     Client stalled(host.port("e"));
@@ -158,7 +169,8 @@ TEST(Limits, ShutdownDrainsThenCutsClientsThatDoNotRead) {
 TEST(Limits, LogsHowManyConnectionsItCanHold) {
     HostProcess host("services:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
-    EXPECT_TRUE(std::regex_search(host.log(), std::regex("open-file limit [0-9]+: room for about [0-9]+ connections")))
+    EXPECT_TRUE(std::regex_search(host.log(),
+                                  std::regex("open-file limit [0-9]+: room for about [0-9]+ connections")))
         << host.log();
 }
 

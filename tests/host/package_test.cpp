@@ -1,13 +1,13 @@
 // The .deb as an operator gets it: built by CPack, unpacked into a scratch root
 // (dpkg -x; the machine's package database is not touched), its plughostd run
 // against its own config (ports moved to free ones) and asked for status by its plughostctl.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -19,7 +19,8 @@ using namespace plughost::test;
 TEST(Package, DebInstallsARunnableHost) {
     TempDir dir;
     const std::string out = dir.path() + "/out";
-    const std::string built = capture("cpack -G DEB --config " PLUGHOST_BINARY_DIR "/CPackConfig.cmake -B " + out);
+    const std::string built =
+        capture("cpack -G DEB --config " PLUGHOST_BINARY_DIR "/CPackConfig.cmake -B " + out);
     std::string deb;
     for (const auto& entry : std::filesystem::directory_iterator(out)) {
         if (entry.path().extension() == ".deb") {
@@ -36,25 +37,31 @@ TEST(Package, DebInstallsARunnableHost) {
                              "/usr/lib/x86_64-linux-gnu/plughost/plugins/echo.so"}) {
         EXPECT_TRUE(std::filesystem::exists(root + file)) << file;
     }
-    EXPECT_NE(capture("dpkg-deb -I " + deb + " conffiles").find("/etc/plughost/plughost.yaml"), std::string::npos);
+    EXPECT_NE(capture("dpkg-deb -I " + deb + " conffiles").find("/etc/plughost/plughost.yaml"),
+              std::string::npos);
     const std::string unit = readFile(root + "/usr/lib/systemd/system/plughost.service");
-    for (const char* line : {"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "NoNewPrivileges=true",
-                             "ProtectSystem=strict", "RuntimeDirectory=plughost"}) {
+    for (const char* line : {"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
+                             "NoNewPrivileges=true", "ProtectSystem=strict", "RuntimeDirectory=plughost"}) {
         EXPECT_NE(unit.find(line), std::string::npos) << line;
     }
 
     // The installed config, with the package's paths moved into the scratch root and free ports.
     std::string config = readFile(root + "/etc/plughost/plughost.yaml");
-    EXPECT_NE(config.find("plugin_dir: /usr/lib/x86_64-linux-gnu/plughost/plugins"), std::string::npos) << config;
+    EXPECT_NE(config.find("plugin_dir: /usr/lib/x86_64-linux-gnu/plughost/plugins"), std::string::npos)
+        << config;
     EXPECT_NE(config.find("socket: /run/plughost/admin.sock"), std::string::npos) << config;
     config = std::regex_replace(config, std::regex("plugin_dir: /usr"), "plugin_dir: " + root + "/usr");
-    config = std::regex_replace(config, std::regex("socket: /run/plughost/admin.sock"), "socket: " + dir.path() + "/admin.sock");
+    config = std::regex_replace(config, std::regex("socket: /run/plughost/admin.sock"),
+                                "socket: " + dir.path() + "/admin.sock");
     config = std::regex_replace(config, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:0");
     HostProcess host(config, {}, 10s, root + "/usr/bin/plughostd");
     ASSERT_TRUE(host.started()) << host.log();
-    const std::string status = capture(root + "/usr/bin/plughostctl status --socket " + dir.path() + "/admin.sock; echo exit=$?");
+    const std::string status =
+        capture(root + "/usr/bin/plughostctl status --socket " + dir.path() + "/admin.sock; echo exit=$?");
     EXPECT_NE(status.find("exit=0"), std::string::npos) << status;
-    EXPECT_TRUE(std::regex_search(status, std::regex("echo +echo 1\\.0\\.0 +127\\.0\\.0\\.1:[0-9]+ .*running"))) << status;
+    EXPECT_TRUE(
+        std::regex_search(status, std::regex("echo +echo 1\\.0\\.0 +127\\.0\\.0\\.1:[0-9]+ .*running")))
+        << status;
     Client client(host.port("echo"));
     ASSERT_TRUE(client.send("packaged\n"));
     EXPECT_EQ(client.line(), "packaged");

@@ -145,8 +145,10 @@ TEST(Plugins, PluginWithAnInvalidNameIsRefused) {
     PluginDir dir;
     dir.add("bad_name");
     const auto catalog = Catalog::scan(dir.path());
-    EXPECT_EQ(entryFor(catalog, "bad_name.so").rejection,
-              dir.path() + "/bad_name.so: 'bad name' is not a valid plugin name (1-64 letters, digits, '_', '-' or '.')");
+    EXPECT_EQ(
+        entryFor(catalog, "bad_name.so").rejection,
+        dir.path() +
+            "/bad_name.so: 'bad name' is not a valid plugin name (1-64 letters, digits, '_', '-' or '.')");
 }
 
 // The private copy lives in an anonymous memory file, not in /tmp (or TMPDIR).

@@ -1,4 +1,6 @@
-// Privilege drop: bind as root (ports below 1024, the admin socket), then run — and load plugins — as `user:`.
+// Privilege drop: bind as root (ports below 1024, the admin socket), then run — and load plugins — as
+// `user:`.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,8 +10,6 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -61,7 +61,8 @@ TEST_F(Privileges, BindsAsRootThenRunsAsTheConfiguredUser) {
     TempDir plugins;
     ::chmod(plugins.path().c_str(), 0755);
     std::filesystem::copy_file(std::string(PLUGHOST_PLUGIN_DIR) + "/echo.so", plugins.path() + "/echo.so");
-    std::filesystem::copy_file(std::string(PLUGHOST_TEST_PLUGIN_DIR) + "/probe.so", plugins.path() + "/probe.so");
+    std::filesystem::copy_file(std::string(PLUGHOST_TEST_PLUGIN_DIR) + "/probe.so",
+                               plugins.path() + "/probe.so");
     const std::string head = "plugin_dir: " + plugins.path() + "\nuser: nobody\ngroup: nogroup\nservices:\n";
     const std::string echo = "  low:\n    plugin: echo\n    listen: 127.0.0.1:" + std::to_string(port) + "\n";
     HostProcess host(head + echo, {}, 10s);
@@ -70,7 +71,8 @@ TEST_F(Privileges, BindsAsRootThenRunsAsTheConfiguredUser) {
         FAIL() << host.log();
     }
     EXPECT_TRUE(host.waitForLog("running as user nobody, group nogroup")) << host.log();
-    EXPECT_TRUE(std::regex_search(procStatusLine(host.pid(), "Uid"), std::regex("Uid:\\s+65534\\s+65534\\s+65534\\s+65534")))
+    EXPECT_TRUE(std::regex_search(procStatusLine(host.pid(), "Uid"),
+                                  std::regex("Uid:\\s+65534\\s+65534\\s+65534\\s+65534")))
         << procStatusLine(host.pid(), "Uid");
     EXPECT_TRUE(std::regex_search(procStatusLine(host.pid(), "Groups"), std::regex("Groups:\\s*$")))
         << procStatusLine(host.pid(), "Groups");
@@ -86,12 +88,15 @@ TEST_F(Privileges, BindsAsRootThenRunsAsTheConfiguredUser) {
 
     // A changed service keeps its privileged port: the socket is handed over, not rebound.
     auto rewrite = [&](const std::string& services) {
-        std::ofstream(host.configPath() + ".new") << head << services << "admin:\n  socket: " << host.adminSocket() << "\n";
+        std::ofstream(host.configPath() + ".new")
+            << head << services << "admin:\n  socket: " << host.adminSocket() << "\n";
         std::filesystem::rename(host.configPath() + ".new", host.configPath());
     };
-    rewrite("  low:\n    plugin: echo\n    listen: 127.0.0.1:" + std::to_string(port) + "\n    max_line: 100\n");
+    rewrite("  low:\n    plugin: echo\n    listen: 127.0.0.1:" + std::to_string(port) +
+            "\n    max_line: 100\n");
     auto reload = runCtl({"reload", "--socket", host.adminSocket()});
-    EXPECT_TRUE(std::regex_search(reload.output, std::regex("low +changed \\(restarted\\)"))) << reload.output;
+    EXPECT_TRUE(std::regex_search(reload.output, std::regex("low +changed \\(restarted\\)")))
+        << reload.output;
     Client again(port);
     ASSERT_TRUE(again.send("still"));
     EXPECT_EQ(again.readExactly(5), "still");
@@ -100,7 +105,8 @@ TEST_F(Privileges, BindsAsRootThenRunsAsTheConfiguredUser) {
     const std::uint16_t other = freePrivilegedPort(static_cast<std::uint16_t>(port + 1));
     rewrite(echo + "  high:\n    plugin: probe\n    listen: 127.0.0.1:" + std::to_string(other) + "\n");
     reload = runCtl({"reload", "--socket", host.adminSocket()});
-    EXPECT_NE(reload.output.find("failed: cannot listen on 127.0.0.1:" + std::to_string(other) + ": Permission denied"),
+    EXPECT_NE(reload.output.find("failed: cannot listen on 127.0.0.1:" + std::to_string(other) +
+                                 ": Permission denied"),
               std::string::npos)
         << reload.output;
     EXPECT_NE(reload.output.find("needs a restart"), std::string::npos) << reload.output;
@@ -109,7 +115,8 @@ TEST_F(Privileges, BindsAsRootThenRunsAsTheConfiguredUser) {
 TEST_F(Privileges, RootWithoutUserIsWarnedAbout) {
     HostProcess host("services:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
-    EXPECT_TRUE(host.waitForLog("running as root: plugins get full privileges; set user: (and group:) in the config"))
+    EXPECT_TRUE(
+        host.waitForLog("running as root: plugins get full privileges; set user: (and group:) in the config"))
         << host.log();
 }
 
@@ -118,8 +125,10 @@ TEST(PrivilegeConfig, UnknownUserOrGroupIsAConfigError) {
     const auto config = dir.write("p.yaml", "user: no-such-user-here\ngroup: no-such-group\nservices: {}\n");
     const auto result = runCtl({"check", config});
     EXPECT_EQ(result.exitCode, 1);
-    EXPECT_NE(result.output.find(config + ":1:7: user: no such user: no-such-user-here"), std::string::npos) << result.output;
-    EXPECT_NE(result.output.find(config + ":2:8: group: no such group: no-such-group"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find(config + ":1:7: user: no such user: no-such-user-here"), std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find(config + ":2:8: group: no such group: no-such-group"), std::string::npos)
+        << result.output;
 }
 
 }  // namespace

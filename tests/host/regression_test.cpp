@@ -1,6 +1,7 @@
 // Regressions from the review of host/ (issue 10, items 1-9), each against the
 // real plughostd. The fixture plugin `keeper` (tests/host/test-plugins) keeps
 // session handles, sends a large reply and closes, and can throw from onStopping.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,8 +14,6 @@
 #include <fstream>
 #include <regex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -47,7 +46,8 @@ std::string keeper(const std::string& name, const std::string& extra = "") {
     return "  " + name + ":\n    plugin: keeper\n    listen: 127.0.0.1:0\n" + extra;
 }
 
-// A client that leaves megabytes of echo unread, so its session cannot flush and a drain lasts its whole period.
+// A client that leaves megabytes of echo unread, so its session cannot flush and a drain lasts its whole
+// period.
 void stall(Client& client) {
     for (int i = 0; i < 8; ++i) {
         client.send(std::string(1 << 20, 's'));
@@ -78,23 +78,27 @@ TEST(Regression, AChangeDuringTheShutdownDrainIsNotApplied) {
     stall(stalled);
     ::kill(host.pid(), SIGTERM);
     ASSERT_TRUE(host.waitForLog("stopping")) << host.log();
-    rewrite(host, "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\nwatch: true\ndrain: 3s\nservices:\n" + echo +
+    rewrite(host, "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) +
+                      "\nwatch: true\ndrain: 3s\nservices:\n" + echo +
                       "  late:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
     EXPECT_EQ(host.wait(30s), 0) << host.log();
-    EXPECT_EQ(host.log().find("late"), std::string::npos) << "a reload ran during or after the shutdown:\n" << host.log();
+    EXPECT_EQ(host.log().find("late"), std::string::npos) << "a reload ran during or after the shutdown:\n"
+                                                          << host.log();
     EXPECT_TRUE(host.waitForLog("stopped")) << host.log();
 }
 
 // Item 3: the host-wide limit holds while two services accept at once and reloads rewrite it.
 TEST(Regression, HostWideLimitHoldsWhileServicesAcceptAtOnceAndReloadsRewriteIt) {
-    const std::string services = "services:\n  a:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
-                                 "  b:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
+    const std::string services =
+        "services:\n  a:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
+        "  b:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
     HostProcess host("max_connections: 10\n" + services);
     ASSERT_TRUE(host.started()) << host.log();
     std::atomic<bool> reloading{true};
     std::thread reloader([&] {
         for (int i = 0; reloading && i < 50; ++i) {
-            rewrite(host, "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\nmax_connections: 10\n" + services);
+            rewrite(host,
+                    "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\nmax_connections: 10\n" + services);
             ctl(host, {"reload"});
         }
     });
@@ -127,7 +131,8 @@ TEST(Regression, HostWideLimitHoldsWhileServicesAcceptAtOnceAndReloadsRewriteIt)
 // with clients queued, a hand-off to a service already gone) come back.
 TEST(Regression, AdmissionSlotsComeBackAfterRestartsUnderConnectionLoad) {
     auto config = [](int round) {
-        return "max_connections: 20\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n    idle_timeout: " +
+        return "max_connections: 20\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n    "
+               "idle_timeout: " +
                std::to_string(600 + round % 2) + "s\n    max_per_ip: 20\n";
     };
     HostProcess host(config(0));
@@ -145,7 +150,8 @@ TEST(Regression, AdmissionSlotsComeBackAfterRestartsUnderConnectionLoad) {
     for (int round = 1; round <= 20; ++round) {
         rewrite(host, "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config(round));
         const auto result = ctl(host, {"reload"});
-        ASSERT_TRUE(std::regex_search(result.output, std::regex("e +changed \\(restarted\\)"))) << result.output;
+        ASSERT_TRUE(std::regex_search(result.output, std::regex("e +changed \\(restarted\\)")))
+            << result.output;
     }
     done = true;
     for (auto& thread : storm) {
@@ -184,10 +190,12 @@ TEST(Regression, OnStoppingThrowingANonStdExceptionIsContained) {
     const auto result = ctl(host, {"reload"});
     EXPECT_EQ(result.exitCode, 0) << result.output << host.log();
     EXPECT_TRUE(std::regex_search(result.output, std::regex("k +changed \\(restarted\\)"))) << result.output;
-    EXPECT_TRUE(host.waitForLog("k (plugin keeper): on_stopping failed: an exception that is not a std::exception"))
+    EXPECT_TRUE(
+        host.waitForLog("k (plugin keeper): on_stopping failed: an exception that is not a std::exception"))
         << host.log();
     const auto status = ctl(host, {"status"});
-    EXPECT_TRUE(std::regex_search(status.output, std::regex("k +keeper 1\\.0\\.0 .*running"))) << status.output;
+    EXPECT_TRUE(std::regex_search(status.output, std::regex("k +keeper 1\\.0\\.0 .*running")))
+        << status.output;
     ASSERT_TRUE(bystander.send("b"));
     EXPECT_EQ(bystander.readExactly(1), "b");
     EXPECT_EQ(host.stop(SIGTERM, 30s), 0) << host.log();
@@ -251,7 +259,9 @@ TEST(Regression, ShutdownWhileEveryLoopSendsToTheOthers) {
             }
         });
     }
-    EXPECT_TRUE(eventually([&] { return ctl(host, {"status", "--json"}).output.find("\"bytes_out\": 0") == std::string::npos; }));
+    EXPECT_TRUE(eventually([&] {
+        return ctl(host, {"status", "--json"}).output.find("\"bytes_out\": 0") == std::string::npos;
+    }));
     EXPECT_EQ(host.stop(SIGTERM, 60s), 0) << host.log();
     done = true;
     for (auto& thread : talkers) {
@@ -270,7 +280,8 @@ TEST(Regression, APluginKeepingSessionHandlesDoesNotKeepItsServiceAlive) {
     const auto plugins = pluginDirWith(dir, {"keeper", "echo"});
     const std::string marker = dir.path() + "/destroyed";
     const std::string echo = "  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n";
-    HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + echo + keeper("k", "    settings: {marker: " + marker + "}\n"));
+    HostProcess host("plugin_dir: " + plugins + "\nservices:\n" + echo +
+                     keeper("k", "    settings: {marker: " + marker + "}\n"));
     ASSERT_TRUE(host.started()) << host.log();
     {
         Client client(host.port("k"));
@@ -288,13 +299,16 @@ TEST(Regression, APluginKeepingSessionHandlesDoesNotKeepItsServiceAlive) {
 TEST(Regression, ReloadDrainsForDrainAndStatusAnswersMeanwhile) {
     auto config = [](const std::string& maxLine) {
         return "drain: 5s\nservices:\n  e:\n    plugin: echo\n    listen: 127.0.0.1:0\n    max_queue: 16MiB\n"
-               "    max_line: " + maxLine + "\n";
+               "    max_line: " +
+               maxLine + "\n";
     };
     HostProcess host(config("1000"));
     ASSERT_TRUE(host.started()) << host.log();
     Client stalled(host.port("e"));
     stall(stalled);
-    ASSERT_TRUE(eventually([&] { return ctl(host, {"status", "--json"}).output.find("\"connections\": 1") != std::string::npos; }));
+    ASSERT_TRUE(eventually([&] {
+        return ctl(host, {"status", "--json"}).output.find("\"connections\": 1") != std::string::npos;
+    }));
     rewrite(host, "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config("2000"));
     std::atomic<bool> reloaded{false};
     std::thread reload([&] {
@@ -302,7 +316,11 @@ TEST(Regression, ReloadDrainsForDrainAndStatusAnswersMeanwhile) {
         reloaded = true;
     });
     // Status shows the new instance (no connections yet) while the old one still drains its stalled session.
-    EXPECT_TRUE(eventually([&] { return ctl(host, {"status", "--json"}).output.find("\"connections\": 0") != std::string::npos; }, 20s));
+    EXPECT_TRUE(eventually(
+        [&] {
+            return ctl(host, {"status", "--json"}).output.find("\"connections\": 0") != std::string::npos;
+        },
+        20s));
     EXPECT_EQ(host.log().find("reload: service e"), std::string::npos) << "status waited for the whole drain";
     EXPECT_FALSE(reloaded.load());
     // Two seconds on, the drain (five) still goes on: it is not the old fixed second.

@@ -1,12 +1,12 @@
 // A third party's view: install the SDK, build a plugin out of tree with
 // find_package(plughost), drop it into a plugin folder and serve it.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -25,7 +25,8 @@ TEST(SdkInstall, OutOfTreePluginBuildsAgainstTheInstalledSdkAndServes) {
     const std::string prefix = dir.path() + "/prefix";
     const std::string build = dir.path() + "/build";
     const std::string log = dir.path() + "/build.log";
-    ASSERT_EQ(run("cmake --install " PLUGHOST_BINARY_DIR " --component sdk --prefix " + prefix, log), 0) << readFile(log);
+    ASSERT_EQ(run("cmake --install " PLUGHOST_BINARY_DIR " --component sdk --prefix " + prefix, log), 0)
+        << readFile(log);
 
     // The SDK is a few headers that need nothing but a compiler: no Poco, no host internals.
     const std::string include = prefix + "/include/plughost";
@@ -36,7 +37,8 @@ TEST(SdkInstall, OutOfTreePluginBuildsAgainstTheInstalledSdkAndServes) {
         EXPECT_EQ(text.find("yaml"), std::string::npos) << header.path();
     }
 
-    ASSERT_EQ(run("cmake -S " OUT_OF_TREE_DIR " -B " + build + " -DCMAKE_PREFIX_PATH=" + prefix, log), 0) << readFile(log);
+    ASSERT_EQ(run("cmake -S " OUT_OF_TREE_DIR " -B " + build + " -DCMAKE_PREFIX_PATH=" + prefix, log), 0)
+        << readFile(log);
     ASSERT_EQ(run("cmake --build " + build, log), 0) << readFile(log);
     ASSERT_TRUE(std::filesystem::exists(build + "/shout.so")) << readFile(log);
 
@@ -47,7 +49,8 @@ TEST(SdkInstall, OutOfTreePluginBuildsAgainstTheInstalledSdkAndServes) {
     const std::string plugins = dir.path() + "/plugins";
     std::filesystem::create_directories(plugins);
     std::filesystem::copy_file(build + "/shout.so", plugins + "/shout.so");
-    HostProcess host("plugin_dir: " + plugins + "\nservices:\n  loud:\n    plugin: shout\n    listen: 127.0.0.1:0\n");
+    HostProcess host("plugin_dir: " + plugins +
+                     "\nservices:\n  loud:\n    plugin: shout\n    listen: 127.0.0.1:0\n");
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_TRUE(host.waitForLog("service loud: plugin shout 0.1.0 listening on")) << host.log();
     Client client(host.port("loud"));

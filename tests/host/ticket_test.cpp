@@ -1,10 +1,10 @@
 // Admission tickets (host/ticket.h): places are given back exactly once, and the
 // host-wide limit is checked and taken in one step.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "admission.h"
 

@@ -218,7 +218,7 @@ TEST(ChatUnit, QuitLeavesAtOnceWithItsReason) {
     EXPECT_EQ(alice->take(), "* Bye.\n");
     EXPECT_TRUE(alice->closed());
     EXPECT_EQ(bob->take(), "* alice left (quit: see you)\n");
-    room.say(*alice, "pipelined after /quit");  // the host may still deliver it: not relayed
+    room.say(*alice, "pipelined after /quit");         // the host may still deliver it: not relayed
     room.driver().leave(*alice, CloseReason::Closed);  // and no second notice
     EXPECT_EQ(bob->take(), "");
     room.say(*carol, "/quit");
@@ -512,17 +512,20 @@ std::string room(const std::string& settings, const std::string& extra = "") {
 TEST(Chat, SettingsErrorsNameFileLineColumnInTheHostsWords) {
     TempDir dir;
     const auto plugins = pluginDirWith(dir, {"chat"});
-    const auto config = dir.write("chat.yaml", "plugin_dir: plugins\nservices:\n"
-                                               "  a:\n    plugin: chat\n    listen: 7001\n    settings: {dialect: irc}\n"
-                                               "  b:\n    plugin: chat\n    listen: 7002\n    settings: {history: -1}\n"
-                                               "  c:\n    plugin: chat\n    listen: 7003\n    settings: {history: many}\n"
-                                               "  d:\n    plugin: chat\n    listen: 7004\n    settings: {max_users: -1}\n");
+    const auto config =
+        dir.write("chat.yaml",
+                  "plugin_dir: plugins\nservices:\n"
+                  "  a:\n    plugin: chat\n    listen: 7001\n    settings: {dialect: irc}\n"
+                  "  b:\n    plugin: chat\n    listen: 7002\n    settings: {history: -1}\n"
+                  "  c:\n    plugin: chat\n    listen: 7003\n    settings: {history: many}\n"
+                  "  d:\n    plugin: chat\n    listen: 7004\n    settings: {max_users: -1}\n");
     const auto result = runCtl({"check", config});
     EXPECT_EQ(result.exitCode, 1);
-    EXPECT_EQ(result.output, config + ":6:25: services.a.settings.dialect: 'irc' is not one of: line, seed\n" +
-                                 config + ":10:25: services.b.settings.history: -1 is out of range (0-10000)\n" +
-                                 config + ":14:25: services.c.settings.history: 'many' is not a whole number\n" +
-                                 config + ":18:27: services.d.settings.max_users: -1 is out of range (0-10000000)\n");
+    EXPECT_EQ(result.output,
+              config + ":6:25: services.a.settings.dialect: 'irc' is not one of: line, seed\n" + config +
+                  ":10:25: services.b.settings.history: -1 is out of range (0-10000)\n" + config +
+                  ":14:25: services.c.settings.history: 'many' is not a whole number\n" + config +
+                  ":18:27: services.d.settings.max_users: -1 is out of range (0-10000000)\n");
 }
 
 // A line-dialect member: connects, reads the greeting, joins (the welcome line is read).

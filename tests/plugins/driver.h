@@ -3,16 +3,16 @@
 // settings code, with in-memory sessions in place of sockets: unit tests of a
 // plugin's logic without timing. (The integration tests use the real daemon.)
 
+#include <Poco/AutoPtr.h>
+#include <Poco/Channel.h>
+#include <Poco/Logger.h>
+#include <Poco/Message.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <Poco/AutoPtr.h>
-#include <Poco/Channel.h>
-#include <Poco/Logger.h>
-#include <Poco/Message.h>
 
 #include "config.h"
 #include "plugins.h"

@@ -203,7 +203,8 @@ inline const plughost_host_api* hostApi() {
             char* end = nullptr;
             errno = 0;
             const long long number = std::strtoll(found->c_str(), &end, 10);
-            const std::string range = " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")";
+            const std::string range =
+                " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")";
             if (found->empty() || *end != '\0') {
                 return service(s).reject(text(key, size), "'" + *found + "' is not a whole number");
             }

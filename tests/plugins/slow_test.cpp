@@ -1,13 +1,12 @@
 // Slow versus stalled (issue 10): a member that keeps reading survives a burst
 // that normal kernel buffers absorb; a member that stops reading is still
 // closed as too slow within send_timeout, and the room goes on.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <map>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/client.h"
 #include "support/host_process.h"
@@ -30,8 +29,9 @@ Client member(std::uint16_t port, const std::string& nick, int receiveBuffer = 0
 // As tried by a chat user: 300 members read by one client thread, 10 of them
 // paste 50 lines of 420 bytes at once (about 210 KB to each member), max_queue 64KiB.
 TEST(SlowVersusStalled, ABurstNormalKernelBuffersAbsorbClosesNoHealthyMember) {
-    HostProcess host("workers: 4\nservices:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n"
-                     "    max_connections: 1000\n    max_queue: 64KiB\n    settings: {}\n");
+    HostProcess host(
+        "workers: 4\nservices:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n"
+        "    max_connections: 1000\n    max_queue: 64KiB\n    settings: {}\n");
     ASSERT_TRUE(host.started()) << host.log();
     const auto port = host.port("room");
     constexpr int kMembers = 300;
@@ -57,7 +57,8 @@ TEST(SlowVersusStalled, ABurstNormalKernelBuffersAbsorbClosesNoHealthyMember) {
     }
     // One thread reads every member, as one client process would.
     std::vector<std::string> pending(kMembers);
-    std::vector<std::map<std::string, int>> next(kMembers);  // per member: the next line expected from each paster
+    std::vector<std::map<std::string, int>> next(
+        kMembers);  // per member: the next line expected from each paster
     std::vector<int> received(kMembers, 0);
     std::vector<std::string> problems;
     int complete = 0;
@@ -79,7 +80,8 @@ TEST(SlowVersusStalled, ABurstNormalKernelBuffersAbsorbClosesNoHealthyMember) {
             }
             const ssize_t n = ::recv(fd.fd, buffer, sizeof buffer, MSG_DONTWAIT);
             if (n <= 0) {
-                problems.push_back("m" + std::to_string(m) + " was closed after " + std::to_string(received[m]) + " lines");
+                problems.push_back("m" + std::to_string(m) + " was closed after " +
+                                   std::to_string(received[m]) + " lines");
                 fd.fd = -1;
                 continue;
             }
@@ -114,8 +116,9 @@ TEST(SlowVersusStalled, ABurstNormalKernelBuffersAbsorbClosesNoHealthyMember) {
 // A member that stops reading in a quiet room never fills max_queue; it is closed
 // once the host has had output for it and it took none for send_timeout.
 TEST(SlowVersusStalled, AMemberWhoStopsReadingIsClosedWithinSendTimeout) {
-    HostProcess host("workers: 4\nservices:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n"
-                     "    max_queue: 8MiB\n    send_timeout: 1s\n    settings: {}\n");
+    HostProcess host(
+        "workers: 4\nservices:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n"
+        "    max_queue: 8MiB\n    send_timeout: 1s\n    settings: {}\n");
     ASSERT_TRUE(host.started()) << host.log();
     const auto port = host.port("room");
     Client talker = member(port, "talker");

@@ -1,6 +1,7 @@
 #include "support/client.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -9,8 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 namespace plughost::test {
 
@@ -25,7 +24,8 @@ int remainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-Client::Client(std::uint16_t port, const std::string& host, const std::string& sourceAddress, int receiveBuffer) {
+Client::Client(std::uint16_t port, const std::string& host, const std::string& sourceAddress,
+               int receiveBuffer) {
     const bool v6 = host.find(':') != std::string::npos;
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
@@ -72,7 +72,8 @@ Client::Client(std::uint16_t port, const std::string& host, const std::string& s
 
 Client::~Client() { close(); }
 
-Client::Client(Client&& other) noexcept : fd_(other.fd_), eof_(other.eof_), buffer_(std::move(other.buffer_)) {
+Client::Client(Client&& other) noexcept
+    : fd_(other.fd_), eof_(other.eof_), buffer_(std::move(other.buffer_)) {
     other.fd_ = -1;
 }
 

@@ -1,19 +1,18 @@
 #include "support/host_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 namespace plughost::test {
 
@@ -42,9 +41,10 @@ std::string pluginDirWith(const TempDir& dir, const std::vector<std::string>& pl
     std::filesystem::create_directories(path);
     for (const auto& name : plugins) {
         const bool built = std::filesystem::exists(std::string(PLUGHOST_PLUGIN_DIR) + "/" + name + ".so");
-        std::filesystem::copy_file((built ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) +
-                                       "/" + name + ".so",
-                                   path + "/" + name + ".so");
+        std::filesystem::copy_file(
+            (built ? std::string(PLUGHOST_PLUGIN_DIR) : std::string(PLUGHOST_TEST_PLUGIN_DIR)) + "/" + name +
+                ".so",
+            path + "/" + name + ".so");
     }
     return path;
 }
@@ -97,7 +97,9 @@ TempDir::TempDir() {
     path_ = pattern;
 }
 
-ProbeMarker::ProbeMarker() : path_(dir_.path() + "/marker") { ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1); }
+ProbeMarker::ProbeMarker() : path_(dir_.path() + "/marker") {
+    ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1);
+}
 
 ProbeMarker::~ProbeMarker() { ::unsetenv("PLUGHOST_PROBE_MARKER"); }
 
@@ -113,8 +115,8 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
     return full;
 }
 
-HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs, std::chrono::milliseconds startTimeout,
-                         const std::string& program) {
+HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs,
+                         std::chrono::milliseconds startTimeout, const std::string& program) {
     std::string config = yaml;
     if (config.find("plugin_dir:") == std::string::npos) {
         config = "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config;
@@ -153,7 +155,8 @@ HostProcess::~HostProcess() {
     }
     // Under the sanitizer builds the host reports to its log; any report fails the test.
     const std::string output = log();
-    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer"}) {
+    for (const char* marker :
+         {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer"}) {
         const auto at = output.find(marker);
         if (at != std::string::npos) {
             ADD_FAILURE() << "plughostd reported: " << output.substr(at, 4000);

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace plughost::test {
@@ -37,7 +37,8 @@ private:
 class HostProcess {
 public:
     explicit HostProcess(const std::string& yaml, std::vector<std::string> extraArgs = {},
-                         std::chrono::milliseconds startTimeout = 10s, const std::string& program = PLUGHOSTD_PATH);
+                         std::chrono::milliseconds startTimeout = 10s,
+                         const std::string& program = PLUGHOSTD_PATH);
     ~HostProcess();  // SIGTERM, bounded wait, SIGKILL as a last resort
     HostProcess(const HostProcess&) = delete;
     HostProcess& operator=(const HostProcess&) = delete;

@@ -78,12 +78,13 @@ extern "C" {
 #define PLUGHOST_CLOSE_PEER_CLOSED 0  /* the client closed its side */
 #define PLUGHOST_CLOSE_RESET 1        /* the connection was reset or failed */
 #define PLUGHOST_CLOSE_IDLE_TIMEOUT 2 /* no traffic either way for idle_timeout */
-#define PLUGHOST_CLOSE_TOO_SLOW 3     /* the client stopped reading: max_queue overflowed or send_timeout passed */
-#define PLUGHOST_CLOSE_CLOSED 4       /* the plugin called session_close */
-#define PLUGHOST_CLOSE_SHUTDOWN 5     /* the host is stopping */
-#define PLUGHOST_CLOSE_RELOAD 6       /* a reload removed, disabled or restarted the service */
+#define PLUGHOST_CLOSE_TOO_SLOW \
+    3                           /* the client stopped reading: max_queue overflowed or send_timeout passed */
+#define PLUGHOST_CLOSE_CLOSED 4 /* the plugin called session_close */
+#define PLUGHOST_CLOSE_SHUTDOWN 5 /* the host is stopping */
+#define PLUGHOST_CLOSE_RELOAD 6   /* a reload removed, disabled or restarted the service */
 /* 7 is not used */
-#define PLUGHOST_CLOSE_ERROR 8        /* a plugin callback failed */
+#define PLUGHOST_CLOSE_ERROR 8 /* a plugin callback failed */
 
 /* Opaque handles; only the host knows what is behind them. */
 typedef struct plughost_service plughost_service; /* the host's side of one configured service */

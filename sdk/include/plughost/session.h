@@ -17,11 +17,12 @@ enum class CloseReason : std::int32_t {
     PeerClosed = PLUGHOST_CLOSE_PEER_CLOSED,    // the client closed its side (EOF)
     Reset = PLUGHOST_CLOSE_RESET,               // the connection was reset or failed
     IdleTimeout = PLUGHOST_CLOSE_IDLE_TIMEOUT,  // no traffic either way for the service's idle_timeout
-    TooSlow = PLUGHOST_CLOSE_TOO_SLOW,          // the client stopped reading: max_queue overflowed, or send_timeout passed
-    Closed = PLUGHOST_CLOSE_CLOSED,             // the plugin called Session::close()
-    Shutdown = PLUGHOST_CLOSE_SHUTDOWN,         // the host is stopping
-    Reload = PLUGHOST_CLOSE_RELOAD,             // the service was removed, disabled or restarted by a reload
-    Error = PLUGHOST_CLOSE_ERROR,               // a plugin callback failed (an exception escaped it)
+    TooSlow =
+        PLUGHOST_CLOSE_TOO_SLOW,  // the client stopped reading: max_queue overflowed, or send_timeout passed
+    Closed = PLUGHOST_CLOSE_CLOSED,      // the plugin called Session::close()
+    Shutdown = PLUGHOST_CLOSE_SHUTDOWN,  // the host is stopping
+    Reload = PLUGHOST_CLOSE_RELOAD,      // the service was removed, disabled or restarted by a reload
+    Error = PLUGHOST_CLOSE_ERROR,        // a plugin callback failed (an exception escaped it)
 };
 
 // A short human-readable word for a reason ("peer closed", "too slow", ...).

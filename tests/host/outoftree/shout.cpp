@@ -1,7 +1,7 @@
 // Answers every line in upper case.
-#include <cctype>
-
 #include <plughost/plugin.h>
+
+#include <cctype>
 
 namespace {
 

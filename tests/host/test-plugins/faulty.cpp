@@ -1,7 +1,7 @@
 // Echoes lines, but throws on the line "boom": one session must close, the host and others carry on.
-#include <stdexcept>
-
 #include <plughost/plugin.h>
+
+#include <stdexcept>
 
 namespace {
 

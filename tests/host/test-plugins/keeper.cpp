@@ -3,13 +3,13 @@
 // and closes at once, and can throw something that is not a std::exception
 // from onStopping. Lines: "keep" keeps this session's handle for good;
 // "big N" sends N bytes ('b', then "\n") and closes; anything else is echoed.
+#include <plughost/plugin.h>
+
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <plughost/plugin.h>
 
 namespace {
 

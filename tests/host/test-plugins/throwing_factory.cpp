@@ -1,13 +1,15 @@
 // A plugin whose factory throws: services using it fail, the others run.
-#include <stdexcept>
-
 #include <plughost/plugin.h>
+
+#include <stdexcept>
 
 namespace {
 
 class Throwing : public plughost::Service {
 public:
-    explicit Throwing(plughost::ServiceContext&) { throw std::runtime_error("the factory exploded on purpose"); }
+    explicit Throwing(plughost::ServiceContext&) {
+        throw std::runtime_error("the factory exploded on purpose");
+    }
     void onData(plughost::Session&, std::string_view) override {}
 };
 
