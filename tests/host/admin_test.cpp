@@ -21,16 +21,6 @@ namespace {
 
 using namespace plughost::test;
 
-// Replaces a file the way an editor or installer does: write elsewhere, rename over.
-void replaceFile(const std::string& path, const std::string& content) {
-    const std::string temporary = path + ".new";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        out << content;
-    }
-    std::filesystem::rename(temporary, path);
-}
-
 void replaceWithCopy(const std::string& from, const std::string& to) {
     std::filesystem::copy_file(from, to + ".new", std::filesystem::copy_options::overwrite_existing);
     std::filesystem::rename(to + ".new", to);

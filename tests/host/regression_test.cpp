@@ -22,15 +22,6 @@ namespace {
 
 using namespace plughost::test;
 
-void replaceFile(const std::string& path, const std::string& content) {
-    const std::string temporary = path + ".new";
-    {
-        std::ofstream out(temporary, std::ios::trunc);
-        out << content;
-    }
-    std::filesystem::rename(temporary, path);
-}
-
 RunResult ctl(const HostProcess& host, std::vector<std::string> args) {
     args.push_back("--socket");
     args.push_back(host.adminSocket());

@@ -97,6 +97,15 @@ TempDir::TempDir() {
     path_ = pattern;
 }
 
+void replaceFile(const std::string& path, const std::string& content) {
+    const std::string temporary = path + ".new";
+    {
+        std::ofstream out(temporary, std::ios::trunc);
+        out << content;
+    }
+    std::filesystem::rename(temporary, path);
+}
+
 ProbeMarker::ProbeMarker() : path_(dir_.path() + "/marker") {
     ::setenv("PLUGHOST_PROBE_MARKER", path_.c_str(), 1);
 }

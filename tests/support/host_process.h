@@ -97,6 +97,8 @@ RunResult runHost(const std::vector<std::string>& args, std::chrono::millisecond
 // Runs plughostctl to completion with `args`; same shape.
 RunResult runCtl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 30s);
 
+// Replaces a file the way an editor or installer does: write elsewhere, rename over.
+void replaceFile(const std::string& path, const std::string& content);
 // A file's whole content ("" if unreadable).
 std::string readFile(const std::string& path);
 // Runs a shell command; returns its standard output and error.
