@@ -142,15 +142,6 @@ std::string Library::readTrusted(const std::string& path) {
     return bytes;
 }
 
-std::shared_ptr<Library> Library::open(const std::string& path) {
-    const std::string folders =
-        trust::checkFolders(std::filesystem::absolute(path).parent_path().string(), ::geteuid());
-    if (!folders.empty()) {
-        throw PluginError(path + ": rejected: " + folders);
-    }
-    return load(path, readTrusted(path));
-}
-
 std::shared_ptr<Library> Library::load(const std::string& path, const std::string& bytes) {
     if (bytes.size() < 4 || bytes.compare(0, 4,
                                           "\x7f"

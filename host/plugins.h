@@ -40,8 +40,6 @@ public:
     // at the same path loads as new code while the old one still serves.
     // Throws PluginError naming `path`.
     static std::shared_ptr<Library> load(const std::string& path, const std::string& bytes);
-    // readTrusted() then load(), with the folders above `path` checked too.
-    static std::shared_ptr<Library> open(const std::string& path);
     // The hash contentHash() has for these bytes.
     static std::uint64_t hash(const std::string& bytes);
     ~Library();
