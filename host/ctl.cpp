@@ -19,10 +19,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "config.h"
-#include "host.h"
-#include "plugins.h"
-#include "services.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
+#include "services/host.h"
+#include "services/services.h"
 
 namespace {
 

@@ -16,9 +16,9 @@
 #include <iostream>
 #include <optional>
 
-#include "admin.h"
-#include "config.h"
-#include "host.h"
+#include "admin/admin.h"
+#include "config/config.h"
+#include "services/host.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "framing.h"
+#include "sessions/framing.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Config validation: every rule, with the message an operator reads.
-#include "config.h"
+#include "config/config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The line framer on its own: every way a stream can be cut.
-#include "framing.h"
+#include "sessions/framing.h"
 
 #include <gtest/gtest.h>
 

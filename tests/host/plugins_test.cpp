@@ -1,5 +1,5 @@
 // Plugin discovery: real libraries built to fail in each way the loader must survive.
-#include "plugins.h"
+#include "plugins/plugins.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-// Admission tickets (host/ticket.h): places are given back exactly once, and the
+// Admission tickets (host/services/admission.h): places are given back exactly once, and the
 // host-wide limit is checked and taken in one step.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "admission.h"
+#include "services/admission.h"
 
 namespace {
 

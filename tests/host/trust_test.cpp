@@ -1,4 +1,4 @@
-// The ownership and mode rule for plugins (host/trust.h), on real folders and
+// The ownership and mode rule for plugins (host/plugins/trust.h), on real folders and
 // files: who could have written the code decides whether the host runs it.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "plugins.h"
+#include "plugins/plugins.h"
 #include "support/client.h"
 #include "support/host_process.h"
 

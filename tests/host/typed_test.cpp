@@ -1,14 +1,14 @@
 // The one typed reader of YAML values and the one name rule: each wording, and
 // the same words for a host key and for a plugin's setting.
-#include "typed.h"
+#include "config/typed.h"
 
 #include <gtest/gtest.h>
 #include <plughost/abi.h>
 
 #include <string>
 
-#include "config.h"
-#include "context.h"
+#include "config/config.h"
+#include "plugins/context.h"
 
 namespace {
 

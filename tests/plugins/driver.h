@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "plugins.h"
-#include "services.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
+#include "services/services.h"
 
 namespace plughost::test {
 

@@ -1,10 +1,10 @@
-#include "typed.h"
+#include "config/typed.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
-#include "context.h"  // escapeControl
+#include "plugins/context.h"  // escapeControl
 
 namespace plughost::typed {
 

@@ -1,4 +1,4 @@
-#include "host.h"
+#include "services/host.h"
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>

@@ -1,4 +1,4 @@
-#include "sessions.h"
+#include "sessions/sessions.h"
 
 #include <Poco/Net/NetException.h>
 #include <linux/sockios.h>

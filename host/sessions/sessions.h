@@ -17,10 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "adapter.h"
-#include "admission.h"
-#include "config.h"
-#include "framing.h"
+#include "config/config.h"
+#include "plugins/adapter.h"
+#include "services/admission.h"
+#include "sessions/framing.h"
 
 namespace plughost::sessions {
 

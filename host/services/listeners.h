@@ -15,8 +15,8 @@
 #include <memory>
 #include <string>
 
-#include "admission.h"
-#include "config.h"
+#include "config/config.h"
+#include "services/admission.h"
 
 namespace plughost::listeners {
 

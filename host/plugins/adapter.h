@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "plugins.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
 
 // The opaque handle of abi.h, completed: every session a plugin sees is one.
 struct plughost_session {};

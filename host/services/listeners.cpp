@@ -1,4 +1,4 @@
-#include "listeners.h"
+#include "services/listeners.h"
 
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocketImpl.h>

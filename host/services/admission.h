@@ -21,7 +21,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace plughost::admission {
 

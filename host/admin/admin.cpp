@@ -1,4 +1,4 @@
-#include "admin.h"
+#include "admin/admin.h"
 
 #include <Poco/File.h>
 #include <Poco/JSON/Array.h>

@@ -15,11 +15,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "admission.h"
-#include "config.h"
-#include "listeners.h"
-#include "plugins.h"
-#include "sessions.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
+#include "services/admission.h"
+#include "services/listeners.h"
+#include "sessions/sessions.h"
 
 namespace plughost::services {
 

@@ -1,8 +1,8 @@
-#include "context.h"
+#include "plugins/context.h"
 
 #include <plughost/abi.h>
 
-#include "typed.h"
+#include "config/typed.h"
 
 namespace plughost::context {
 

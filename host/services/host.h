@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "config.h"
-#include "plugins.h"
-#include "services.h"
+#include "config/config.h"
+#include "plugins/plugins.h"
+#include "services/services.h"
 
 namespace plughost {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "host.h"
+#include "config/config.h"
+#include "services/host.h"
 
 namespace Poco::Net {
 class HTTPServer;

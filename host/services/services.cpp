@@ -1,4 +1,4 @@
-#include "services.h"
+#include "services/services.h"
 
 #include <Poco/Net/NetException.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "context.h"
+#include "plugins/context.h"
 
 namespace plughost::services {
 

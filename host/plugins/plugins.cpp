@@ -1,4 +1,4 @@
-#include "plugins.h"
+#include "plugins/plugins.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 #include <mutex>
 #include <utility>
 
-#include "trust.h"
-#include "typed.h"
+#include "config/typed.h"
+#include "plugins/trust.h"
 
 namespace plughost::plugins {
 

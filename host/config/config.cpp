@@ -1,4 +1,4 @@
-#include "config.h"
+#include "config/config.h"
 
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Path.h>
@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "typed.h"
+#include "config/typed.h"
 
 namespace plughost::config {
 

@@ -1,11 +1,11 @@
-#include "adapter.h"
+#include "plugins/adapter.h"
 
 #include <Poco/Logger.h>
 
 #include <atomic>
 #include <utility>
 
-#include "context.h"
+#include "plugins/context.h"
 
 // The opaque service handle of abi.h, completed: what the host knows of one
 // service while its plugin instance lives.

@@ -1,4 +1,4 @@
-#include "admission.h"
+#include "services/admission.h"
 
 #include <Poco/Net/NetException.h>
 #include <sys/socket.h>

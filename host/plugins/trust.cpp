@@ -1,4 +1,4 @@
-#include "trust.h"
+#include "plugins/trust.h"
 
 #include <pwd.h>
 
