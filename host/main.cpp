@@ -192,7 +192,9 @@ private:
     void handleHelp(const std::string&, const std::string&) {
         Poco::Util::HelpFormatter help(options());
         help.setCommand(commandName());
-        help.setUsage("[--config FILE] [--plugin-dir DIR] [--daemon] [--pidfile FILE]");
+        help.setUsage(
+            "[--config FILE] [--plugin-dir DIR] [--ready-file FILE] [--daemon] [--pidfile PATH] "
+            "[--umask MASK]");
         help.setHeader("plughostd hosts TCP services written as plugins. Default config: " +
                        plughost::config::defaultConfigFile(config().getString("application.path")));
         help.format(std::cout);
