@@ -270,14 +270,17 @@ public:
             finish();
         }
         checkKeys(root, "",
-                  {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "user", "group",
-                   "admin", "defaults", "services"});
+                  {"plugin_dir", "log_level", "log_format", "workers", "watch", "max_connections", "drain",
+                   "user", "group", "admin", "defaults", "services"});
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
         if (root["log_level"]) {
             host.logLevel =
                 choice(root["log_level"], "log_level", {"debug", "information", "warning", "error"});
+        }
+        if (root["log_format"]) {
+            host.logFormat = choice(root["log_format"], "log_format", {"text", "json"});
         }
         if (root["workers"]) {
             host.workers = static_cast<unsigned>(integer(root["workers"], "workers", 0, 256));
