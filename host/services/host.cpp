@@ -225,6 +225,11 @@ HostStatus Host::status() const {
         row.bytesOut = stats.bytesOut.load();
         row.errors = stats.errors.load();
         row.tooSlow = stats.tooSlow.load();
+        for (const auto& bucket : stats.sessionDurations.buckets) {
+            row.sessionDurationBuckets.push_back(bucket.load(std::memory_order_relaxed));
+        }
+        row.sessionDurationSeconds =
+            static_cast<double>(stats.sessionDurations.sumMicroseconds.load(std::memory_order_relaxed)) / 1e6;
         const auto& refusals = service->refusals();
         row.refused = {{"limit", refusals.limit.load()},
                        {"per_ip", refusals.perIp.load()},
