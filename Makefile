@@ -3,9 +3,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
 PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev
-# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files and
-# check the formatting of the tree.
-TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git
+# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files,
+# check the formatting of the tree and lint /metrics with promtool (in prometheus).
+TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git prometheus
 
 .PHONY: deps build run test clean
 
