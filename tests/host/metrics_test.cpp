@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "admin/admin.h"
+#include "sessions/sessions.h"
 #include "support/client.h"
 #include "support/host_process.h"
 
@@ -79,6 +81,43 @@ Promtool promtoolCheck(const TempDir& dir, const std::string& metrics) {
 }
 
 const std::string kLabels = "service=\"echo\",plugin=\"echo\"";
+
+TEST(MetricsText, DurationBucketsIncludeTheirBoundAndAreWrittenCumulatively) {
+    using namespace std::chrono;
+    plughost::sessions::DurationHistogram histogram;
+    histogram.record(milliseconds(100));                    // on the bound: le="0.1"
+    histogram.record(milliseconds(100) + microseconds(1));  // just above: le="1"
+    histogram.record(seconds(7200));                        // above every bound: +Inf only
+    EXPECT_EQ(histogram.buckets[0].load(), 1u);
+    EXPECT_EQ(histogram.buckets[1].load(), 1u);
+    EXPECT_EQ(histogram.buckets[histogram.kBoundsSeconds.size()].load(), 1u);
+    EXPECT_EQ(histogram.sumMicroseconds.load(), 7'200'200'001u);
+
+    plughost::HostStatus status;
+    plughost::ServiceStatus service;
+    service.name = "echo";
+    service.plugin = "echo";
+    for (const auto& bucket : histogram.buckets) {
+        service.sessionDurationBuckets.push_back(bucket.load());
+    }
+    service.sessionDurationSeconds = 7200.200001;
+    service.refused = {{"limit", 2}};
+    status.services.push_back(service);
+    const std::string text = plughost::admin::metricsText(status, plughost::admin::readProcessStats());
+    auto values = samples(text);
+    const std::string bucket = "plughost_session_duration_seconds_bucket{" + kLabels + ",le=";
+    EXPECT_EQ(values[bucket + "\"0.1\"}"], 1);
+    EXPECT_EQ(values[bucket + "\"1\"}"], 2);
+    EXPECT_EQ(values[bucket + "\"3600\"}"], 2);
+    EXPECT_EQ(values[bucket + "\"+Inf\"}"], 3);
+    EXPECT_EQ(values["plughost_session_duration_seconds_count{" + kLabels + "}"], 3);
+    EXPECT_DOUBLE_EQ(values["plughost_session_duration_seconds_sum{" + kLabels + "}"], 7200.200001);
+    EXPECT_EQ(values["plughost_connections_refused_total{" + kLabels + ",reason=\"limit\"}"], 2);
+    TempDir scratch;
+    const Promtool lint = promtoolCheck(scratch, text);
+    EXPECT_EQ(lint.exitCode, 0) << lint.output;
+    EXPECT_EQ(lint.output, "") << text;
+}
 
 TEST(Metrics, PassPromtoolAndDescribeTheProcessAndTheSessionsThatEnded) {
     const double before = wallClockSeconds();
