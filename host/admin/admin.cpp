@@ -18,12 +18,12 @@
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <iomanip>
 #include <iterator>
-#include <limits>
 #include <sstream>
 
 #include "sessions/sessions.h"
@@ -162,19 +162,10 @@ std::uint64_t countOpenFds() {
     return count > 0 ? count - 1 : 0;  // not the one opendir() itself holds
 }
 
-// Seconds since the epoch at which the system booted ("btime" in /proc/stat).
-double bootTime() {
-    std::ifstream in("/proc/stat");
-    std::string key;
-    while (in >> key) {
-        if (key == "btime") {
-            double seconds = 0;
-            in >> seconds;
-            return seconds;
-        }
-        in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-    }
-    return 0;
+double secondsOf(clockid_t clock) {
+    timespec now{};
+    ::clock_gettime(clock, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
 }  // namespace
@@ -203,7 +194,10 @@ ProcessStats readProcessStats() {
     const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
     const auto number = [&](std::size_t n) { return std::stod(field[n - 3]); };
     stats.cpuSeconds = (number(14) + number(15)) / ticks;
-    stats.startTimeSeconds = bootTime() + number(22) / ticks;
+    // Field 22 counts clock ticks since boot on CLOCK_BOOTTIME: the wall clock now, less
+    // how long ago that was. (/proc/stat's btime would do too, but only to the whole second,
+    // and systemd's ProcSubset=pid hides it.)
+    stats.startTimeSeconds = secondsOf(CLOCK_REALTIME) - (secondsOf(CLOCK_BOOTTIME) - number(22) / ticks);
     stats.virtualBytes = static_cast<std::uint64_t>(number(23));
     stats.residentBytes =
         static_cast<std::uint64_t>(number(24)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
