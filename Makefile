@@ -3,10 +3,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
 PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc
-# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files and
-# check the formatting of the tree, render the man pages (man-db) and run the bash completion with
-# bash-completion's helpers.
-TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git man-db bash-completion
+# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files,
+# check the formatting of the tree, render the man pages (man-db), run the bash completion with
+# bash-completion's helpers and lint /metrics with promtool (in prometheus).
+TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git man-db bash-completion prometheus
 
 .PHONY: deps build run test clean
 

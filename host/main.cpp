@@ -1,11 +1,7 @@
 // plughostd: reads the config, loads plugins, serves until SIGTERM/SIGINT.
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
 #include <Poco/File.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
 #include <Poco/Path.h>
-#include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/ServerApplication.h>
 #include <signal.h>
@@ -19,23 +15,13 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "services/host.h"
+#include "system/logging.h"
 
 namespace {
 
 using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionSet;
-
-void setUpLogging(const std::string& level) {
-    Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %t"));
-    format->setProperty("times", "local");
-    Poco::AutoPtr<Poco::FormattingChannel> channel(
-        new Poco::FormattingChannel(format, new Poco::ConsoleChannel(std::cerr)));
-    Poco::Logger::root().setChannel(channel);
-    Poco::Logger::root().setLevel(level);
-    Poco::Logger::get("plughost").setChannel(channel);
-    Poco::Logger::get("plughost").setLevel(level);
-}
 
 // Written once every service is up: one "SERVICE ADDRESS" line per bound address.
 // Written to a temporary name and renamed, so a reader never sees half of it.
@@ -88,7 +74,7 @@ protected:
         if (!pluginDir_.empty()) {
             hostConfig.pluginDir = pluginDir_;
         }
-        setUpLogging(hostConfig.logLevel);
+        plughost::logging::setUp(hostConfig.logLevel, plughost::logging::formatNamed(hostConfig.logFormat));
         Poco::Logger& log = Poco::Logger::get("plughost");
         log.information("plughostd %s (pid %d): config %s, plugins from %s", std::string(PLUGHOST_VERSION),
                         static_cast<int>(::getpid()), hostConfig.file, hostConfig.pluginDir);

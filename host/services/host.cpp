@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "system/logging.h"
+
 namespace plughost {
 
 namespace {
@@ -73,7 +75,8 @@ void Host::start() {
     catalog_ = plugins::Catalog::scan(config_.pluginDir);
     for (const auto& entry : catalog_.entries()) {
         if (entry.loaded()) {
-            logger().information("plugin %s %s from %s", entry.name, entry.version, entry.path);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, "", entry.name,
+                           "plugin " + entry.name + " " + entry.version + " from " + entry.path);
         } else {
             logger().warning("plugin rejected: %s", entry.rejection);
         }
@@ -90,12 +93,16 @@ void Host::logServices() const {
             for (const auto& address : service->boundAddresses()) {
                 addresses += (addresses.empty() ? "" : ", ") + address;
             }
-            logger().information("service %s: plugin %s %s listening on %s", service->name(),
-                                 service->config().plugin, service->pluginVersion(), addresses);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
+                           service->config().plugin,
+                           "service " + service->name() + ": plugin " + service->config().plugin + " " +
+                               service->pluginVersion() + " listening on " + addresses);
         } else if (service->state() == State::Disabled) {
-            logger().information("service %s: disabled", service->name());
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
+                           service->config().plugin, "service " + service->name() + ": disabled");
         } else {
-            logger().error("service %s: failed: %s", service->name(), service->problem());
+            logging::about(logger(), Poco::Message::PRIO_ERROR, service->name(), service->config().plugin,
+                           "service " + service->name() + ": failed: " + service->problem());
         }
     }
 }
@@ -130,8 +137,11 @@ ReloadResult Host::reload() {
                 result.errors.push_back(problem.format());
             }
             if (problems.empty()) {
-                // Settings that only take effect at start (workers, admin, log level) keep their old values.
+                // Settings that only take effect at start (workers, admin, log level and format) keep
+                // their old values.
                 next.workers = config_.workers;
+                next.logLevel = config_.logLevel;
+                next.logFormat = config_.logFormat;
                 next.admin = config_.admin;
                 drain = next.drain;
                 config_ = std::move(next);
@@ -147,7 +157,8 @@ ReloadResult Host::reload() {
                                        std::chrono::steady_clock::now() + drain);
     if (result.ok) {
         for (const auto& change : result.changes) {
-            logger().information("reload: service %s: %s", change.service, change.outcome);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, change.service, "",
+                           "reload: service " + change.service + ": " + change.outcome);
         }
     } else {
         for (const auto& error : result.errors) {
@@ -214,6 +225,11 @@ HostStatus Host::status() const {
         row.bytesOut = stats.bytesOut.load();
         row.errors = stats.errors.load();
         row.tooSlow = stats.tooSlow.load();
+        for (const auto& bucket : stats.sessionDurations.buckets) {
+            row.sessionDurationBuckets.push_back(bucket.load(std::memory_order_relaxed));
+        }
+        row.sessionDurationSeconds =
+            static_cast<double>(stats.sessionDurations.sumMicroseconds.load(std::memory_order_relaxed)) / 1e6;
         const auto& refusals = service->refusals();
         row.refused = {{"limit", refusals.limit.load()},
                        {"per_ip", refusals.perIp.load()},

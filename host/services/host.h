@@ -31,6 +31,10 @@ struct ServiceStatus {
     bool enabled = true;
     std::uint64_t current = 0, accepted = 0, bytesIn = 0, bytesOut = 0, errors = 0, tooSlow = 0;
     std::map<std::string, std::uint64_t> refused;  // by reason
+    // Sessions that ended, by duration: one count per bucket of
+    // sessions::DurationHistogram::kBoundsSeconds, the last one above them all (not cumulative).
+    std::vector<std::uint64_t> sessionDurationBuckets;
+    double sessionDurationSeconds = 0;  // their durations summed
 };
 
 struct HostStatus {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "plugins/context.h"
+#include "system/logging.h"
 
 namespace plughost::services {
 
@@ -138,8 +139,9 @@ std::vector<std::string> HostedService::boundAddresses() const {
 }
 
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
-    log_.error("%s (plugin %s): %s failed: %s", config_.name, config_.plugin, std::string(callback),
-               context::escapeControl(what));
+    logging::about(log_, Poco::Message::PRIO_ERROR, config_.name, config_.plugin,
+                   config_.name + " (plugin " + config_.plugin + "): " + callback +
+                       " failed: " + context::escapeControl(what));
 }
 
 const admission::Refusals& HostedService::refusals() const {

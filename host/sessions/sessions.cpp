@@ -82,6 +82,18 @@ int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
 
 // ---- SessionImpl -------------------------------------------------------------
 
+void DurationHistogram::record(std::chrono::steady_clock::duration duration) {
+    const double seconds = std::chrono::duration<double>(duration).count();
+    std::size_t bucket = 0;
+    while (bucket < kBoundsSeconds.size() && seconds > kBoundsSeconds[bucket]) {
+        ++bucket;
+    }
+    buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    sumMicroseconds.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()),
+        std::memory_order_relaxed);
+}
+
 SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
                          admission::Ticket ticket, EventLoop& loop)
     : id_(nextSessionId++),
@@ -97,6 +109,7 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       sendTimeout_(owner_->limits().sendTimeout),
       loop_(loop),
       ticket_(std::move(ticket)),
+      openedAt_(Clock::now()),
       lines_(maxLine_),
       lastActivity_(Clock::now()) {}
 
@@ -403,6 +416,7 @@ void SessionImpl::finish(CloseReason reason) {
     }
     ticket_.release();
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
+    owner_->stats().sessionDurations.record(Clock::now() - openedAt_);
     if (!plugin_.close(*this, pluginData_, reason)) {
         owner_->pluginFailed("on_close", plugins::Instance::failure());
         owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);

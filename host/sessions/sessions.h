@@ -7,6 +7,7 @@
 #include <Poco/Net/StreamSocket.h>
 #include <plughost/service.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,18 @@
 
 namespace plughost::sessions {
 
+// How long sessions lasted, as a Prometheus histogram: counts per bucket (not
+// cumulative; the last bucket is everything above the largest bound) and the sum.
+// record() is called once per session, when it finishes: a few relaxed atomic adds,
+// no lock, no allocation. Readers may see a sum a session ahead of the counts.
+struct DurationHistogram {
+    static constexpr std::array<double, 6> kBoundsSeconds = {0.1, 1, 10, 60, 600, 3600};
+    std::array<std::atomic<std::uint64_t>, kBoundsSeconds.size() + 1> buckets{};
+    std::atomic<std::uint64_t> sumMicroseconds{0};
+
+    void record(std::chrono::steady_clock::duration duration);
+};
+
 // Per-service counters; written by I/O threads, read by anyone.
 struct Stats {
     std::atomic<std::uint64_t> current{0};
@@ -33,6 +46,7 @@ struct Stats {
     std::atomic<std::uint64_t> errors{0};  // exceptions escaping plugin callbacks
     std::atomic<std::uint64_t> tooSlow{
         0};  // sessions closed because they stopped reading (or took nothing for send_timeout)
+    DurationHistogram sessionDurations;
 };
 
 class SessionImpl;
@@ -123,7 +137,8 @@ private:
     const std::chrono::milliseconds idleTimeout_;
     const std::chrono::milliseconds sendTimeout_;
     EventLoop& loop_;
-    admission::Ticket ticket_;  // given back when the session finishes
+    admission::Ticket ticket_;                              // given back when the session finishes
+    const std::chrono::steady_clock::time_point openedAt_;  // for the session duration histogram
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};

@@ -36,11 +36,13 @@ TEST(Config, MinimalServiceGetsDefaults) {
     EXPECT_EQ(echo.limits.maxQueue, 1024u * 1024u);
     EXPECT_EQ(config.pluginDir, "/etc/plughost");  // the config file's folder
     EXPECT_EQ(config.logLevel, "information");
+    EXPECT_EQ(config.logFormat, "text");
 }
 
 TEST(Config, FullShapeIsRead) {
     const auto config = load(R"(plugin_dir: plugins
 log_level: debug
+log_format: json
 workers: 3
 admin:
   socket: run/admin.sock
@@ -64,6 +66,7 @@ services:
 )");
     EXPECT_EQ(config.pluginDir, "/etc/plughost/plugins");
     EXPECT_EQ(config.logLevel, "debug");
+    EXPECT_EQ(config.logFormat, "json");
     EXPECT_EQ(config.workers, 3u);
     EXPECT_EQ(config.admin.socketPath, "/etc/plughost/run/admin.sock");
     ASSERT_EQ(config.admin.listen.size(), 1u);
@@ -165,6 +168,10 @@ TEST(Config, TypeAndRangeErrors) {
               "plughost.yaml:5:15: services.a.settings: must be a map of the plugin's settings");
     EXPECT_EQ(errorsOf("log_level: loud\nservices: {}\n"),
               "plughost.yaml:1:12: log_level: 'loud' is not one of: debug, information, warning, error");
+    EXPECT_EQ(errorsOf("log_format: yaml\nservices: {}\n"),
+              "plughost.yaml:1:13: log_format: 'yaml' is not one of: text, json");
+    EXPECT_EQ(errorsOf("log_format: [json]\nservices: {}\n"),
+              "plughost.yaml:1:13: log_format: must be a single value, not a list");
     EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"),
               "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
     EXPECT_EQ(errorsOf("services:\n  bad name:\n    plugin: echo\n    listen: 7\n"),
