@@ -95,7 +95,9 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& logPath,
             if (!launch->listenFdNames.empty()) {
                 environment.push_back("LISTEN_FDNAMES=" + launch->listenFdNames);
             }
-            listenPid = "LISTEN_PID=" + std::string(24, '\0');
+            if (launch->environment.count("LISTEN_PID") == 0) {  // a test may name another process
+                listenPid = "LISTEN_PID=" + std::string(24, '\0');
+            }
         }
     }
     std::vector<char*> envp;

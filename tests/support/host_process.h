@@ -34,7 +34,8 @@ struct Launch {
     std::vector<std::string> args;                   // extra command-line arguments
     std::map<std::string, std::string> environment;  // set (or replaced) in the host's environment
     // Passed as descriptors 3, 4, ... with LISTEN_FDS=N and LISTEN_PID=<the host's
-    // pid> (set by the child after fork, as systemd does); the test keeps its copies.
+    // pid> (set by the child after fork, as systemd does, unless `environment` has
+    // LISTEN_PID); the test keeps its copies.
     std::vector<int> listenFds;
     std::string listenFdNames;  // LISTEN_FDNAMES, when not empty
     // Started as this user and group from the first instruction (needs root),
