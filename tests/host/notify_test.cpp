@@ -316,6 +316,24 @@ TEST(Notify, ReloadingWithMonotonicTimeThenReadyAroundSighupAndCtlReload) {
     EXPECT_TRUE(echoes(host.port("echo")));
 }
 
+TEST(Notify, WatcherReloadIsAnnouncedToo) {
+    TempDir dir;
+    NotifyReceiver receiver(dir);
+    HostProcess host("watch: true\n" + kEcho, notifyingTo(receiver));
+    ASSERT_TRUE(host.started()) << host.log();
+    ASSERT_TRUE(receiver.waitFor("READY=1")) << host.log();
+    std::string config = readFile(host.configPath());
+    config.replace(config.find("services:\n"), 10,
+                   "services:\n  second:\n    plugin: echo\n    listen: 127.0.0.1:0\n");
+    replaceFile(host.configPath(), config);
+    const auto reloading = receiver.nextState();
+    ASSERT_TRUE(reloading && NotifyReceiver::has(*reloading, "RELOADING=1")) << host.log();
+    EXPECT_FALSE(NotifyReceiver::value(*reloading, "MONOTONIC_USEC").empty());
+    const auto ready = receiver.nextState();
+    ASSERT_TRUE(ready && NotifyReceiver::has(*ready, "READY=1")) << host.log();
+    EXPECT_EQ(NotifyReceiver::value(*ready, "STATUS"), "2 services running, 0 sessions");
+}
+
 TEST(Notify, RefusedReloadIsFollowedByReadyWithTheReason) {
     TempDir dir;
     NotifyReceiver receiver(dir);
