@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "sessions/sessions.h"
+#include "system/notify.h"
 
 namespace plughost::admin {
 
@@ -405,6 +406,11 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const st
         servers_.back()->start();
     };
     if (!config.socketPath.empty()) {
+        // Started by hand, no RuntimeDirectory= made /run/plughost: make it (and give it to `user`).
+        const auto slash = config.socketPath.rfind('/');
+        if (slash != std::string::npos && slash > 0) {
+            system::prepareRuntimeFolder(config.socketPath.substr(0, slash), user, group);
+        }
         claimSocketPath(config.socketPath);
         Poco::Net::ServerSocket socket;
         try {

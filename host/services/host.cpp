@@ -65,9 +65,15 @@ Host::Host(config::HostConfig config, std::string pluginDirOverride)
 
 Host::~Host() = default;
 
-void Host::bind() {
+void Host::bind(std::vector<services::ActivatedSocket> activated) {
     std::lock_guard<std::mutex> lock(mutex_);
-    services_.bind(config_);
+    services_.bind(config_, std::move(activated));
+}
+
+void Host::onReload(std::function<void()> begin, std::function<void()> end) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reloadBegins_ = std::move(begin);
+    reloadEnds_ = std::move(end);
 }
 
 void Host::start() {
@@ -119,6 +125,9 @@ ReloadResult Host::reload() {
             logger().warning("reload refused: the host is stopping");
             return result;
         }
+        if (reloadBegins_) {
+            reloadBegins_();
+        }
         config::HostConfig next;
         try {
             next = config::loadFile(config_.file);
@@ -151,6 +160,7 @@ ReloadResult Host::reload() {
         }
         result.ok = result.errors.empty();
         ++(result.ok ? reloads_ : failedReloads_);
+        lastReloadError_ = result.ok ? "" : result.errors.front();
     }
     // The stopped services' sessions drain outside the lock.
     services::Services::finishDraining(draining, plughost::CloseReason::Reload,
@@ -164,6 +174,9 @@ ReloadResult Host::reload() {
         for (const auto& error : result.errors) {
             logger().error("reload refused, the running configuration is unchanged: %s", error);
         }
+    }
+    if (reloadEnds_) {
+        reloadEnds_();
     }
     return result;
 }
@@ -289,6 +302,38 @@ std::size_t Host::runningCount() const {
     }
     return count;
 }
+
+std::string Host::summary(bool wait) const {
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (wait) {
+        lock.lock();
+    } else if (!lock.try_lock()) {
+        return "";
+    }
+    std::size_t enabled = 0;
+    std::size_t running = 0;
+    std::uint64_t sessions = 0;
+    std::string failed;
+    for (const auto& service : services_.list()) {
+        enabled += service->config().enabled ? 1 : 0;
+        sessions += service->stats().current.load();
+        if (service->state() == services::State::Running) {
+            ++running;
+        } else if (service->state() == services::State::Failed) {
+            failed += "; " + service->name() + " failed: " + service->problem();
+        }
+    }
+    std::string line = running == enabled ? std::to_string(running)
+                                          : std::to_string(running) + " of " + std::to_string(enabled);
+    line += (enabled == 1 ? " service running, " : " services running, ") + std::to_string(sessions) +
+            (sessions == 1 ? " session" : " sessions") + failed;
+    if (!lastReloadError_.empty()) {
+        line += "; last reload refused: " + lastReloadError_;
+    }
+    return line;
+}
+
+std::vector<std::uint64_t> Host::heartbeats() const { return services_.loops().heartbeats(); }
 
 bool Host::watching() const {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -631,6 +631,8 @@ void EventLoop::run() {
     epoll_event events[kMaxEvents];
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
+        // One relaxed store a turn, from this thread only: the watchdog's proof of life.
+        heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
         batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
@@ -692,6 +694,15 @@ EventLoops::~EventLoops() {
         loop->join();
     }
     loops_.clear();
+}
+
+std::vector<std::uint64_t> EventLoops::heartbeats() const {
+    std::vector<std::uint64_t> beats;
+    beats.reserve(loops_.size());
+    for (const auto& loop : loops_) {
+        beats.push_back(loop->heartbeat());
+    }
+    return beats;
 }
 
 void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,

@@ -182,6 +182,10 @@ public:
     void requestStop();
     void join();
     std::size_t sessionCount() const { return count_.load(); }
+    // Grows on every turn of the loop (at least every sweep interval, 100 ms, when
+    // idle); a value that stops growing means the thread is stuck, e.g. in a
+    // plugin callback that does not return. Any thread.
+    std::uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
 
     // For the sessions on this loop.
     int epoll() const { return epoll_; }
@@ -203,6 +207,7 @@ private:
     int wakeFd_ = -1;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> count_{0};
+    std::atomic<std::uint64_t> heartbeat_{0};  // written by the I/O thread only
     std::mutex pendingMutex_;
     struct Arrival {
         Poco::Net::StreamSocket socket;
@@ -234,6 +239,8 @@ public:
     EventLoops& operator=(const EventLoops&) = delete;
     void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
     std::size_t size() const { return loops_.size(); }
+    // Each loop's heartbeat(), in loop order. Any thread.
+    std::vector<std::uint64_t> heartbeats() const;
 
 private:
     std::vector<std::unique_ptr<EventLoop>> loops_;
