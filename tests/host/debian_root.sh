@@ -7,8 +7,8 @@
 # The first call makes the skeleton: ROOT/etc with only root in passwd, group,
 # shadow and gshadow (plus this machine's adduser.conf, login.defs and
 # nsswitch.conf), an empty dpkg database in ROOT/var/lib/dpkg, ROOT/run, ROOT/tmp.
-# Every call then enters a private mount namespace (unshare -m; with a user
-# namespace as well when not root) in which ROOT/usr is an overlay: this
+# Every call then enters a private mount namespace (unshare -m; needs root, as
+# dpkg --root's chroot and adduser's chown do) in which ROOT/usr is an overlay: this
 # machine's /usr read-only below, ROOT.usr-upper above, so dpkg, adduser, perl
 # and sh are there and whatever the package installs lands in ROOT.usr-upper.
 # /dev/null, /dev/urandom and /proc are bound in. The mounts die with COMMAND.
@@ -42,12 +42,8 @@ if [ ! -e "$root/.skeleton" ]; then
     : >"$root/dev/urandom"
     touch "$root/.skeleton"
 fi
-unshare_flags=(--mount --propagation private)
-if [ "$(id -u)" != 0 ]; then
-    unshare_flags+=(--user --map-root-user)
-fi
 # In the new namespace: mount, then exec COMMAND (same PID as this script's exec).
-exec unshare "${unshare_flags[@]}" bash -euc '
+exec unshare --mount --propagation private bash -euc '
 root=$1
 shift
 mount -t overlay overlay -o "lowerdir=/usr,upperdir=$root.usr-upper,workdir=$root.usr-work" "$root/usr"
