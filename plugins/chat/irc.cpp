@@ -92,8 +92,9 @@ Irc::~Irc() {
 }
 
 void Irc::numeric(Member& member, const char* code, const std::string& rest) {
-    std::string line =
-        ":" + irc_.serverName + " " + code + " " + (member.nick.empty() ? "*" : member.nick) + " " + rest;
+    // Cleaned: parameters echoed back (a target, a mode letter) may be anything a client typed.
+    std::string line = ":" + irc_.serverName + " " + code + " " + (member.nick.empty() ? "*" : member.nick) +
+                       " " + cleanText(rest);
     line = std::string(cutUtf8(line, 510)) + "\r\n";
     member.session->send(line);
 }
@@ -130,7 +131,8 @@ void Irc::onData(plughost::Session& session, std::string_view data) {
         if (line.params.empty()) {
             numeric(*member, "409", ":No origin specified");
         } else {
-            session.send(":" + irc_.serverName + " PONG " + irc_.serverName + " :" + line.params[0] + "\r\n");
+            session.send(":" + irc_.serverName + " PONG " + irc_.serverName + " :" +
+                         cleanText(std::string(cutUtf8(line.params[0], 400))) + "\r\n");
         }
     } else if (line.command == "QUIT") {
         closeLink(*member, line.params.empty() ? "Quit" : "Quit: " + cleanText(line.params[0]));
@@ -189,8 +191,8 @@ void Irc::registration(Member& member, const IrcLine& line) {
             member.session->send(":" + irc_.serverName + " CAP * " + sub + " :\r\n");
         } else if (sub == "REQ") {
             member.capPending = true;
-            member.session->send(":" + irc_.serverName + " CAP * NAK :" + (p.size() > 1 ? p[1] : "") +
-                                 "\r\n");
+            member.session->send(":" + irc_.serverName + " CAP * NAK :" +
+                                 cleanText(std::string(cutUtf8(p.size() > 1 ? p[1] : "", 400))) + "\r\n");
         } else if (sub == "END") {
             member.capPending = false;
         } else {

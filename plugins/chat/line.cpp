@@ -74,6 +74,7 @@ private:
     void say(Member& member, Event::Kind kind, const std::string& text) {
         Room* room = here(member);
         if (room == nullptr) {
+            member.session->send("! you are in no room: /join ROOM\n");  // kicked by an IRC operator
             return;
         }
         Event event{kind, member.nick, member.prefix(), room->name, text, "", ""};

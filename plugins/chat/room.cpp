@@ -25,6 +25,9 @@ std::string ircLines(const std::string& head, std::string_view text, const std::
     return out;
 }
 
+// One IRC line: cut to 510 bytes (at a character boundary) and CRLF.
+std::string one(const std::string& line) { return std::string(cutUtf8(line, 510)) + "\r\n"; }
+
 std::string ircWord(const Event& e) {
     const std::string channel = "#" + e.room;
     switch (e.kind) {
@@ -40,19 +43,19 @@ std::string ircWord(const Event& e) {
         case Event::Kind::Private:
             return ircLines(":" + e.prefix + " PRIVMSG " + e.target, e.text);
         case Event::Kind::Join:
-            return ":" + e.prefix + " JOIN " + channel + "\r\n";
+            return one(":" + e.prefix + " JOIN " + channel);
         case Event::Kind::Part:
-            return ":" + e.prefix + " PART " + channel + " :" + e.text + "\r\n";
+            return one(":" + e.prefix + " PART " + channel + " :" + e.text);
         case Event::Kind::Quit:
-            return ":" + e.prefix + " QUIT :" + e.text + "\r\n";
+            return one(":" + e.prefix + " QUIT :" + e.text);
         case Event::Kind::Nick:
-            return ":" + e.prefix + " NICK :" + e.text + "\r\n";
+            return one(":" + e.prefix + " NICK :" + e.text);
         case Event::Kind::Topic:
-            return ":" + e.prefix + " TOPIC " + channel + " :" + e.text + "\r\n";
+            return one(":" + e.prefix + " TOPIC " + channel + " :" + e.text);
         case Event::Kind::Kick:
-            return ":" + e.prefix + " KICK " + channel + " " + e.target + " :" + e.text + "\r\n";
+            return one(":" + e.prefix + " KICK " + channel + " " + e.target + " :" + e.text);
         case Event::Kind::Mode:
-            return ":" + e.prefix + " MODE " + channel + " " + e.text + "\r\n";
+            return one(":" + e.prefix + " MODE " + channel + " " + e.text);
         case Event::Kind::Raw:
             return ":" + e.prefix + " NOTICE * :" + e.text + "\r\n";  // prefix: the server
     }

@@ -486,6 +486,25 @@ TEST(ChatIrc, LongInputGets417AndStaysConnected) {
     EXPECT_FALSE(alice->closed());
 }
 
+TEST(ChatIrc, EchoedParametersAreCleanedAndEveryLineStaysWithin512Bytes) {
+    Server server;
+    auto alice = server.client("alice");
+    auto bob = server.client("bob");
+    server.send(*alice,
+                "PRIVMSG no\x07"
+                "body :x");
+    EXPECT_EQ(alice->take(), ":irc.test 401 alice nobody :No such nick/channel\r\n");
+    server.send(*alice, "MODE #a +\x1b");
+    server.send(*alice, "JOIN #a");
+    server.send(*bob, "JOIN #a");
+    alice->take();
+    server.send(*bob, "PART #a :" + std::string(2000, 'r'));
+    const auto parted = lines(alice->take());  // lines() checks the 512 bytes and the CRLF
+    ASSERT_EQ(parted.size(), 1u);
+    EXPECT_EQ(parted[0].size(), 510u);
+    EXPECT_EQ(parted[0].rfind(":bob!bob@127.0.0.1 PART #a :rrr", 0), 0u);
+}
+
 // Polls a session's output until `needle` shows, for at most a few seconds.
 bool waitFor(MemorySession& session, std::string& seen, const std::string& needle) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
