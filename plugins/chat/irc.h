@@ -1,8 +1,9 @@
 #pragma once
 // `dialect: irc`: a small IRC server for IRC clients (RFC 1459/2812 as the
 // modern client protocol documentation clarifies them). irc.cpp registers
-// clients, relays messages and keeps them alive; irc_channel.cpp is JOIN,
-// PART, MODE and the rest of the channel commands.
+// clients, keeps them alive and dispatches; irc_users.cpp is PRIVMSG, NOTICE,
+// WHO, WHOIS, OPER and KILL; irc_channel.cpp is JOIN, PART, MODE and the rest
+// of the channel commands.
 #include <chrono>
 #include <condition_variable>
 #include <map>
