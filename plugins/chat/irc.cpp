@@ -235,7 +235,7 @@ void Irc::welcome(Member& member) {
     numeric(member, "001", ":Welcome to the " + network + " IRC network, " + member.prefix());
     numeric(member, "002", ":Your host is " + irc_.serverName + ", running version " + kVersion);
     numeric(member, "003", ":This server was created at unix time " + std::to_string(net_->created));
-    numeric(member, "004", irc_.serverName + " " + kVersion + " ao biklmnost bklov");
+    numeric(member, "004", irc_.serverName + " " + kVersion + " io biklmnost bklov");
     numeric(member, "005", isupport_ + " :are supported by this server");
     lusers(member);
     motd(member);
@@ -243,11 +243,15 @@ void Irc::welcome(Member& member) {
 
 void Irc::lusers(Member& member) {
     std::size_t opers = 0;
+    std::size_t invisible = 0;
     for (const auto& entry : net_->nicks) {
         opers += entry.second->oper ? 1 : 0;
+        invisible += entry.second->invisible ? 1 : 0;
     }
     const std::string users = std::to_string(net_->nicks.size());
-    numeric(member, "251", ":There are " + users + " users and 0 invisible on 1 servers");
+    numeric(member, "251",
+            ":There are " + std::to_string(net_->nicks.size() - invisible) + " users and " +
+                std::to_string(invisible) + " invisible on 1 servers");
     numeric(member, "252", std::to_string(opers) + " :operator(s) online");
     numeric(member, "254", std::to_string(net_->rooms.size()) + " :channels formed");
     numeric(member, "255", ":I have " + users + " clients and 0 servers");

@@ -211,16 +211,17 @@ void Irc::userMode(Member& member, const Params& params) {
         return;
     }
     if (params.size() < 2) {
-        numeric(member, "221", member.oper ? "+o" : "+");
+        numeric(member, "221", std::string("+") + (member.invisible ? "i" : "") + (member.oper ? "o" : ""));
         return;
     }
     bool adding = true;
     for (const char c : params[1]) {
         if (c == '+' || c == '-') {
             adding = c == '+';
-        } else if (c == 'o' && !adding && member.oper) {
-            member.oper = false;
-            member.session->send(":" + member.nick + " MODE " + member.nick + " :-o\r\n");
+        } else if ((c == 'o' && !adding && member.oper) || (c == 'i' && member.invisible != adding)) {
+            (c == 'o' ? member.oper : member.invisible) = adding;  // +o only through OPER
+            member.session->send(":" + member.nick + " MODE " + member.nick + " :" + (adding ? "+" : "-") +
+                                 c + "\r\n");
         } else if (c != 'o' && c != 'i') {
             numeric(member, "501", ":Unknown MODE flag");
         }

@@ -44,6 +44,7 @@ struct Member {
     std::string realname;
     std::string away;
     bool oper = false;
+    bool invisible = false;       // irc user mode +i: counted apart in LUSERS
     std::string room;             // line and seed: the one room it is in ("" before joining)
     std::set<std::string> rooms;  // folded names of every room it sits in
     std::size_t history = 0;      // how many lines of history its service replays

@@ -93,7 +93,7 @@ TEST(ChatIrc, RegistrationSendsWelcomeIsupportLusersAndNoMotd) {
     EXPECT_EQ(all[0], ":irc.test 001 alice :Welcome to the irc.test IRC network, alice!al@127.0.0.1");
     EXPECT_EQ(all[1].rfind(":irc.test 002 alice :Your host is irc.test", 0), 0u);
     EXPECT_EQ(all[2].rfind(":irc.test 003 alice :", 0), 0u);
-    EXPECT_EQ(all[3], ":irc.test 004 alice irc.test plughost-chat-1.0.0 ao biklmnost bklov");
+    EXPECT_EQ(all[3], ":irc.test 004 alice irc.test plughost-chat-1.0.0 io biklmnost bklov");
     for (const char* token : {"CASEMAPPING=rfc1459", "CHANTYPES=#", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst",
                               "NICKLEN=30", "CHANNELLEN=50", "TOPICLEN=390", "MODES=4", "CHANLIMIT=#:20"}) {
         EXPECT_NE(all[4].find(std::string(" ") + token + " "), std::string::npos)
@@ -476,6 +476,25 @@ TEST(ChatIrc, PingPongQuitAndUnknownCommands) {
     EXPECT_EQ(alice->take(), "ERROR :Closing link: 127.0.0.1 (Quit: gone fishing)\r\n");
     EXPECT_TRUE(alice->closed());
     EXPECT_EQ(bob->take(), ":alice!alice@127.0.0.1 QUIT :Quit: gone fishing\r\n");
+}
+
+TEST(ChatIrc, UserModes) {
+    Server server;
+    auto alice = server.client("alice");
+    server.client("bob");
+    server.send(*alice, "MODE alice +i");
+    EXPECT_EQ(alice->take(), ":alice MODE alice :+i\r\n");
+    server.send(*alice, "MODE alice");
+    EXPECT_EQ(alice->take(), ":irc.test 221 alice +i\r\n");
+    server.send(*alice, "LUSERS");
+    EXPECT_EQ(numeric(alice->take(), "251"),
+              ":irc.test 251 alice :There are 1 users and 1 invisible on 1 servers");
+    server.send(*alice, "MODE alice +o");
+    EXPECT_EQ(alice->take(), "") << "+o only through OPER";
+    server.send(*alice, "MODE alice +x");
+    EXPECT_EQ(alice->take(), ":irc.test 501 alice :Unknown MODE flag\r\n");
+    server.send(*alice, "MODE bob +i");
+    EXPECT_EQ(alice->take(), ":irc.test 502 alice :Cant change mode for other users\r\n");
 }
 
 TEST(ChatIrc, LongInputGets417AndStaysConnected) {
