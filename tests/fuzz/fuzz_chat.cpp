@@ -1,6 +1,8 @@
 // libFuzzer: the real chat plugin (loaded as the host loads it) fed arbitrary
-// lines by two members: the text cleaner and the command parser must never
-// crash, and nothing relayed may carry a control byte or invalid UTF-8.
+// lines by two members, in the line dialect and in the irc dialect: the text
+// cleaner and the command parsers must never crash, nothing relayed may carry
+// a control byte (but IRC's CRLF and CTCP's \x01) or invalid UTF-8, and no IRC
+// line may pass 512 bytes.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,6 +46,63 @@ bool clean(const std::string& text) {
     return true;
 }
 
+// IRC output: lines of at most 512 bytes ending in CRLF, clean once CRLF and
+// CTCP's \x01 are set aside.
+bool cleanIrc(const std::string& text) {
+    std::string plain;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const auto end = text.find("\r\n", start);
+        if (end == std::string::npos || end + 2 - start > 512) {
+            return false;
+        }
+        for (std::size_t i = start; i < end; ++i) {
+            if (text[i] != '\x01') {
+                plain += text[i];
+            }
+        }
+        plain += '\n';
+        start = end + 2;
+    }
+    return clean(plain);
+}
+
+void feed(plughost::test::PluginDriver& driver, plughost::test::MemorySession& speaker,
+          const std::string& input) {
+    std::size_t start = 0;
+    while (start <= input.size()) {
+        const auto end = input.find('\n', start);
+        driver.say(speaker, std::string_view(input).substr(
+                                start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) {
+            break;
+        }
+        start = end + 1;
+    }
+}
+
+void irc(const std::string& input) {
+    static plughost::test::PluginDriver driver(
+        "services:\n  irc:\n    plugin: chat\n    listen: 0\n"
+        "    settings: {dialect: irc, server_name: fuzz.test, history: 3}\n");
+    auto speaker = driver.open();
+    auto listener = driver.open();
+    const std::string nick = "l" + std::to_string(listener->id());
+    driver.say(*listener, "NICK " + nick);
+    driver.say(*listener, "USER l 0 * :l");
+    driver.say(*listener, "JOIN #f");
+    driver.say(*speaker, "NICK s" + std::to_string(speaker->id()));
+    driver.say(*speaker, "USER s 0 * :s");
+    driver.say(*speaker, "JOIN #f");
+    listener->take();
+    feed(driver, *speaker, input);
+    if (!cleanIrc(listener->take()) || !cleanIrc(speaker->take())) {
+        __builtin_trap();
+    }
+    driver.leave(*speaker, plughost::CloseReason::PeerClosed);
+    driver.leave(*listener, plughost::CloseReason::PeerClosed);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -68,5 +127,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     driver.leave(*speaker, plughost::CloseReason::PeerClosed);
     driver.leave(*listener, plughost::CloseReason::PeerClosed);
+    irc(input);
     return 0;
 }

@@ -327,7 +327,10 @@ TEST(ChatUnit, StoppingTellsEveryMember) {
 // which is what operators read).
 TEST(ChatUnit, SettingsAreCheckedAndAllRead) {
     const std::vector<std::pair<Settings, std::string>> cases = {
-        {{{"dialect", "irc"}}, "dialect: 'irc' is not one of: line, seed"},
+        {{{"dialect", "xmpp"}}, "dialect: 'xmpp' is not one of: line, seed, irc"},
+        {{{"room", "two words"}},
+         "room: 'two words' is not a room name (1-49 characters, no spaces, commas, colons or '#' but a "
+         "leading one)"},
         {{{"history", "-1"}}, "history: -1 is out of range (0-10000)"},
         {{{"history", "many"}}, "history: 'many' is not a whole number"},
         {{{"max_users", "-1"}}, "max_users: -1 is out of range (0-10000000)"},
@@ -515,15 +518,15 @@ TEST(Chat, SettingsErrorsNameFileLineColumnInTheHostsWords) {
     const auto config =
         dir.write("chat.yaml",
                   "plugin_dir: plugins\nservices:\n"
-                  "  a:\n    plugin: chat\n    listen: 7001\n    settings: {dialect: irc}\n"
+                  "  a:\n    plugin: chat\n    listen: 7001\n    settings: {dialect: xmpp}\n"
                   "  b:\n    plugin: chat\n    listen: 7002\n    settings: {history: -1}\n"
                   "  c:\n    plugin: chat\n    listen: 7003\n    settings: {history: many}\n"
                   "  d:\n    plugin: chat\n    listen: 7004\n    settings: {max_users: -1}\n");
     const auto result = runCtl({"check", config});
     EXPECT_EQ(result.exitCode, 1);
     EXPECT_EQ(result.output,
-              config + ":6:25: services.a.settings.dialect: 'irc' is not one of: line, seed\n" + config +
-                  ":10:25: services.b.settings.history: -1 is out of range (0-10000)\n" + config +
+              config + ":6:25: services.a.settings.dialect: 'xmpp' is not one of: line, seed, irc\n" +
+                  config + ":10:25: services.b.settings.history: -1 is out of range (0-10000)\n" + config +
                   ":14:25: services.c.settings.history: 'many' is not a whole number\n" + config +
                   ":18:27: services.d.settings.max_users: -1 is out of range (0-10000000)\n");
 }
