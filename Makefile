@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
-PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev
+PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev libssl-dev openssl
 # The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files and
 # check the formatting of the tree.
 TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git
