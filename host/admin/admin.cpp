@@ -83,6 +83,16 @@ std::string statusJson(const HostStatus& status) {
         row->set("bytes_out", service.bytesOut);
         row->set("errors", service.errors);
         row->set("too_slow", service.tooSlow);
+        if (service.tls) {
+            auto tls = ordered();
+            tls->set("handshakes", service.tlsHandshakes);
+            auto failed = ordered();
+            for (const auto& [reason, count] : service.tlsFailed) {
+                failed->set(reason, count);
+            }
+            tls->set("failed", failed);
+            row->set("tls", tls);
+        }
         services->add(row);
     }
     root->set("services", services);
@@ -186,6 +196,19 @@ std::string metricsText(const HostStatus& status) {
         for (const auto& [reason, count] : service.refused) {
             out << "plughost_connections_refused_total{" << labels(service) << ",reason=\"" << label(reason)
                 << "\"} " << count << '\n';
+        }
+    }
+    family("plughost_tls_handshakes_total", "counter", "TLS handshakes that succeeded.");
+    for (const auto& service : status.services) {
+        if (service.tls) {
+            out << "plughost_tls_handshakes_total{" << labels(service) << "} " << service.tlsHandshakes << '\n';
+        }
+    }
+    family("plughost_tls_failed_total", "counter", "TLS handshakes that failed, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.tlsFailed) {
+            out << "plughost_tls_failed_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
+                << count << '\n';
         }
     }
     return out.str();

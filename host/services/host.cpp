@@ -219,6 +219,16 @@ HostStatus Host::status() const {
                        {"per_ip", refusals.perIp.load()},
                        {"rate", refusals.rate.load()},
                        {"acl", refusals.acl.load()}};
+        for (const auto& address : service->config().listen) {
+            row.tls = row.tls || address.tls != nullptr;
+        }
+        if (row.tls) {
+            row.tlsHandshakes = stats.tlsHandshakes.load();
+            for (std::size_t i = 0; i < transports::kTlsFailureCount; ++i) {
+                row.tlsFailed[transports::failureName(static_cast<transports::TlsFailure>(i))] =
+                    stats.tlsFailed[i].load();
+            }
+        }
         status.services.push_back(std::move(row));
     }
     return status;

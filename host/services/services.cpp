@@ -63,7 +63,8 @@ void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare) {
             if (found != spare.end()) {
                 spare.erase(found);
             }
-            listeners_.push_back(std::make_unique<listeners::Listener>(socket, weak_from_this()));
+            listeners_.push_back(std::make_unique<listeners::Listener>(
+                socket, weak_from_this(), address.tls ? address.tls->context : nullptr));
         } catch (const Poco::Exception& error) {
             std::string reason = "cannot listen on " + address.text() + ": " + error.message();
             if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
@@ -151,8 +152,26 @@ admission::Ticket HostedService::admit(Poco::Net::StreamSocket& socket) {
     return gate_ ? gate_->admit(socket) : admission::Ticket();
 }
 
-void HostedService::adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) {
-    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket));
+void HostedService::adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
+                          std::shared_ptr<const transports::TlsContext> tls) {
+    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket), std::move(tls));
+}
+
+void HostedService::tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                              const std::string& detail) {
+    // Scanners and port probes fail handshakes all day: counted in status, told only at debug level.
+    if (log_.debug()) {
+        log_.debug("service %s: TLS handshake from %s failed: %s (%s)", config_.name, peer,
+                   std::string(transports::failureName(failure)), detail);
+    }
+}
+
+void HostedService::refreshTls(const config::ServiceConfig& wanted) {
+    for (std::size_t i = 0; i < listeners_.size() && i < wanted.listen.size(); ++i) {
+        if (wanted.listen[i].tls) {
+            listeners_[i]->setTls(wanted.listen[i].tls->context);
+        }
+    }
 }
 
 void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) {
@@ -220,10 +239,12 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
     std::vector<std::shared_ptr<HostedService>> next;
     std::vector<std::shared_ptr<HostedService>> fresh;
     std::vector<config::Problem> problems;
+    std::vector<std::pair<std::shared_ptr<HostedService>, const config::ServiceConfig*>> kept;
     for (const auto& wanted : config.services) {
         const auto found = current.find(wanted.name);
         if (found != current.end() && unchanged(*found->second, wanted, catalog)) {
             next.push_back(found->second);
+            kept.emplace_back(found->second, &wanted);
             continue;
         }
         auto service = HostedService::prepare(wanted, catalog, hostLimits_);
@@ -242,6 +263,16 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
     // successor), then start what is new. The old sessions drain meanwhile; the
     // caller waits for them (finishDraining) without holding up anything else.
     hostLimits_->setMaxConnections(config.maxConnections);
+    // Unchanged services keep their sessions; their listeners take the certificates just read, so a
+    // rotated certificate is in use for every handshake from now on.
+    for (const auto& [service, wanted] : kept) {
+        service->refreshTls(*wanted);
+    }
+    // Unchanged services keep their sessions; their listeners take the certificates just read, so a
+    // rotated certificate is in use for every handshake from now on.
+    for (const auto& [service, wanted] : kept) {
+        service->refreshTls(*wanted);
+    }
     std::map<std::string, std::shared_ptr<HostedService>> replaced;
     for (const auto& service : services_) {
         if (std::find(next.begin(), next.end(), service) == next.end()) {

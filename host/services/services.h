@@ -73,10 +73,15 @@ public:
     void pluginFailed(const char* callback, const std::string& what) override;
     void sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) override;
     void sessionClosed(const sessions::SessionImpl& session) override;
+    void tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                   const std::string& detail) override;
+    // A reload that keeps the service: new handshakes use the certificates `wanted` was read with.
+    void refreshTls(const config::ServiceConfig& wanted);
 
     // listeners::Target: the gate decides; an admitted connection becomes a session on an I/O loop.
     admission::Ticket admit(Poco::Net::StreamSocket& socket) override;
-    void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) override;
+    void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls) override;
 
 private:
     HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);

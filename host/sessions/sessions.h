@@ -21,6 +21,7 @@
 #include "plugins/adapter.h"
 #include "services/admission.h"
 #include "sessions/framing.h"
+#include "transports/tls.h"
 
 namespace plughost::sessions {
 
@@ -33,6 +34,8 @@ struct Stats {
     std::atomic<std::uint64_t> errors{0};  // exceptions escaping plugin callbacks
     std::atomic<std::uint64_t> tooSlow{
         0};  // sessions closed because they stopped reading (or took nothing for send_timeout)
+    std::atomic<std::uint64_t> tlsHandshakes{0};  // TLS sessions that reached the plugin
+    std::atomic<std::uint64_t> tlsFailed[transports::kTlsFailureCount] = {};  // by TlsFailure
 };
 
 class SessionImpl;
@@ -52,6 +55,9 @@ public:
     // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
     virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
     virtual void sessionClosed(const SessionImpl& session) = 0;
+    // A TLS handshake failed (already counted in stats): the session never reached the plugin.
+    virtual void tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                           const std::string& detail) = 0;
 };
 
 class EventLoop;
@@ -62,8 +68,9 @@ class EventLoop;
 // To the plugin it is a plughost_session handle (plugins::SessionPort).
 class SessionImpl final : public plugins::SessionPort, public std::enable_shared_from_this<SessionImpl> {
 public:
+    // With `tls`, the session handshakes first and the plugin hears of it once that succeeded.
     SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-                EventLoop& loop);
+                std::shared_ptr<const transports::TlsContext> tls, EventLoop& loop);
     ~SessionImpl();
 
     // SessionPort: what the plugin may do, from any thread.
@@ -86,26 +93,34 @@ public:
     bool finished() const { return phase_ == Phase::Closed; }
     void opened();
     void readable(char* buffer, std::size_t capacity);  // EPOLLIN, EPOLLHUP or EPOLLERR
-    void writable();                                    // EPOLLOUT
+    void writable(char* buffer, std::size_t capacity);  // EPOLLOUT
     void flushScheduled();                              // the end of the batch in which send() queued output
-    // Idle for idle_timeout, or a close() whose output was not taken within the linger.
+    // Idle for idle_timeout, a TLS handshake not done within handshake_timeout, or a close() whose
+    // output was not taken within the linger.
     bool expired(std::chrono::steady_clock::time_point now);
+    void closeExpired();
     // Output owed and none of it taken by the client for send_timeout.
     bool stalled(std::chrono::steady_clock::time_point now);
     void closeStalled();
     void finish(plughost::CloseReason reason);
 
 private:
-    enum class Phase { Open, Closing, Aborting, Closed };
+    enum class Phase { Handshaking, Open, Closing, Aborting, Closed };
 
     // I/O thread only.
     void deliver(const char* data, std::size_t size);
+    void handshake(char* buffer, std::size_t capacity);
+    void readTls(char* buffer, std::size_t capacity);
+    void peerEnded(bool eof, Phase phase);
+    void tlsFailed(transports::TlsFailure failure);
     void deliverLines(const char* data, std::size_t size);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
     // Under mutex_.
     bool flushLocked();
+    // Writes what the transport takes of `data` now: the count, or -1 with errno (EAGAIN: wait).
+    ssize_t writeSomeLocked(const char* data, std::size_t size);
     void wroteLocked(std::size_t n);
     void shutdownLocked(Phase phase, plughost::CloseReason reason);
     void armWriteLocked(bool wanted);
@@ -127,6 +142,10 @@ private:
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
+    // TLS state, used under mutex_ (OpenSSL's connection is not safe for a read on the I/O thread and a
+    // write from a plugin's thread at once); null for plain TCP.
+    std::unique_ptr<transports::TlsConnection> tls_;
+    bool tlsWriteWantsRead_ = false;  // TLS: a write waits for the peer's bytes (a key update)
     plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
     std::string outbound_;                                          // unsent bytes from outboundHead_ on
     std::size_t outboundHead_ = 0;
@@ -144,6 +163,8 @@ private:
     std::chrono::steady_clock::time_point lastActivity_;
     std::chrono::steady_clock::time_point closingSince_;
     void* pluginData_ = nullptr;  // the plugin's per-session pointer (on_open's session_data)
+    bool pluginOpened_ = false;   // on_open ran: on_close is owed
+    std::chrono::steady_clock::time_point handshakeDeadline_;
 
     // What the plugin's retained handles hold: the object, until the last release().
     std::mutex pinMutex_;
@@ -161,7 +182,8 @@ public:
 
     // Takes over an accepted socket and the places admitting it took; the session
     // opens on this loop's thread. Any thread.
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls = nullptr);
     // Stopping is two steps so that no loop is destroyed while another still runs
     // (and may hand it work): ask every loop to stop, then join every thread.
     void requestStop();
@@ -193,6 +215,7 @@ private:
         Poco::Net::StreamSocket socket;
         std::shared_ptr<SessionOwner> owner;
         admission::Ticket ticket;
+        std::shared_ptr<const transports::TlsContext> tls;
     };
     std::vector<Arrival> pending_;
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
@@ -217,7 +240,8 @@ public:
     ~EventLoops();
     EventLoops(const EventLoops&) = delete;
     EventLoops& operator=(const EventLoops&) = delete;
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls = nullptr);
     std::size_t size() const { return loops_.size(); }
 
 private:

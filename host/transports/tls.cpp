@@ -102,6 +102,32 @@ int onServerName(SSL* ssl, int* /*alert*/, void* arg) {
 
 }  // namespace
 
+const char* failureName(TlsFailure failure) {
+    switch (failure) {
+        case TlsFailure::NotTls:
+            return "not_tls";
+        case TlsFailure::ProtocolVersion:
+            return "protocol_version";
+        case TlsFailure::NoSharedCipher:
+            return "no_shared_cipher";
+        case TlsFailure::NoClientCertificate:
+            return "no_client_certificate";
+        case TlsFailure::BadClientCertificate:
+            return "bad_client_certificate";
+        case TlsFailure::Renegotiation:
+            return "renegotiation";
+        case TlsFailure::UnexpectedEof:
+            return "unexpected_eof";
+        case TlsFailure::Reset:
+            return "reset";
+        case TlsFailure::Timeout:
+            return "timeout";
+        case TlsFailure::Error:
+            break;
+    }
+    return "error";
+}
+
 std::shared_ptr<const TlsContext> TlsContext::create(const TlsSettings& settings, std::string& error,
                                                      std::vector<std::string>& warnings) {
     ERR_clear_error();
@@ -250,7 +276,7 @@ TlsStatus TlsConnection::status(int result, const char* operation) {
         case SSL_ERROR_ZERO_RETURN:
             return TlsStatus::Closed;
         case SSL_ERROR_SYSCALL:
-            failure_ = handshaken_ ? "reset" : "reset during handshake";
+            failure_ = TlsFailure::Reset;
             detail_ = std::string(operation) + ": " +
                       (savedErrno != 0 ? std::strerror(savedErrno) : "connection closed");
             ERR_clear_error();
@@ -268,7 +294,7 @@ TlsStatus TlsConnection::status(int result, const char* operation) {
             if (handshaken_) {
                 return TlsStatus::Closed;
             }
-            failure_ = "unexpected eof";
+            failure_ = TlsFailure::UnexpectedEof;
             break;
         case SSL_R_WRONG_VERSION_NUMBER:
         case SSL_R_HTTP_REQUEST:
@@ -276,27 +302,27 @@ TlsStatus TlsConnection::status(int result, const char* operation) {
         case SSL_R_PACKET_LENGTH_TOO_LONG:
         case SSL_R_RECORD_LENGTH_MISMATCH:
         case SSL_R_UNKNOWN_PROTOCOL:
-            failure_ = "not TLS";
+            failure_ = TlsFailure::NotTls;
             break;
         case SSL_R_UNSUPPORTED_PROTOCOL:
         case SSL_R_VERSION_TOO_LOW:
         case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-            failure_ = "protocol version";
+            failure_ = TlsFailure::ProtocolVersion;
             break;
         case SSL_R_NO_SHARED_CIPHER:
-            failure_ = "no shared cipher";
+            failure_ = TlsFailure::NoSharedCipher;
             break;
         case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-            failure_ = "no client certificate";
+            failure_ = TlsFailure::NoClientCertificate;
             break;
         case SSL_R_CERTIFICATE_VERIFY_FAILED:
-            failure_ = "bad client certificate";
+            failure_ = TlsFailure::BadClientCertificate;
             break;
         case SSL_R_NO_RENEGOTIATION:
-            failure_ = "renegotiation";
+            failure_ = TlsFailure::Renegotiation;
             break;
         default:
-            failure_ = "error";
+            failure_ = TlsFailure::Error;
             break;
     }
     return TlsStatus::Failed;

@@ -73,6 +73,23 @@ enum class TlsStatus {
     Failed,     // a protocol error, or the peer vanished mid-record; failure() says which
 };
 
+// Why a handshake failed; counted per reason in status and metrics (tls_failed).
+enum class TlsFailure {
+    NotTls,           // garbage, or plaintext, instead of a ClientHello
+    ProtocolVersion,  // below min_version (TLS 1.0, 1.1, SSL 3)
+    NoSharedCipher,
+    NoClientCertificate,   // client_ca is set and the client sent none
+    BadClientCertificate,  // one that client_ca did not sign, or expired
+    Renegotiation,
+    UnexpectedEof,  // the client closed the connection mid-handshake
+    Reset,          // the connection was reset mid-handshake
+    Timeout,        // the handshake did not finish within handshake_timeout
+    Error,          // anything else
+};
+constexpr std::size_t kTlsFailureCount = static_cast<std::size_t>(TlsFailure::Error) + 1;
+// "not_tls", "protocol_version", … as a metric label and in logs.
+const char* failureName(TlsFailure failure);
+
 // What a plugin may learn about a TLS connection (read-only, after the handshake).
 struct TlsInfo {
     std::string version;      // "TLSv1.3"
@@ -97,10 +114,8 @@ public:
     // Sends close_notify (best effort, never blocking).
     void shutdown();
 
-    // Why the last call failed, in words for a log and a counter: "not TLS", "protocol version",
-    // "no shared cipher", "no client certificate", "bad client certificate", "renegotiation",
-    // "unexpected eof", "error" (anything else).
-    const std::string& failure() const { return failure_; }
+    // Why the last call failed (meaningful after a Failed status).
+    TlsFailure failure() const { return failure_; }
     // The detail OpenSSL gave for it (for a debug log).
     const std::string& failureDetail() const { return detail_; }
     TlsInfo info() const;
@@ -111,7 +126,7 @@ private:
     std::shared_ptr<const TlsContext> context_;
     SslPtr ssl_;
     bool handshaken_ = false;
-    std::string failure_;
+    TlsFailure failure_ = TlsFailure::Error;
     std::string detail_;
 };
 
