@@ -181,6 +181,22 @@ std::size_t SessionImpl::queued() {
     return outbound_.size() - outboundHead_;
 }
 
+void SessionImpl::connection(plughost_connection& out) const {
+    if (!tls_) {
+        out.transport = PLUGHOST_TRANSPORT_TCP;
+        return;
+    }
+    out.transport = PLUGHOST_TRANSPORT_TLS;
+    out.tls_version = tlsInfo_.version.data();
+    out.tls_version_length = tlsInfo_.version.size();
+    out.tls_cipher = tlsInfo_.cipher.data();
+    out.tls_cipher_length = tlsInfo_.cipher.size();
+    out.peer_subject = tlsInfo_.peerSubject.data();
+    out.peer_subject_length = tlsInfo_.peerSubject.size();
+    out.server_name = tlsInfo_.serverName.data();
+    out.server_name_length = tlsInfo_.serverName.size();
+}
+
 void SessionImpl::flushScheduled() {
     bool finished = false;
     {
@@ -369,6 +385,7 @@ void SessionImpl::handshake(char* buffer, std::size_t capacity) {
         return;
     }
     owner_->stats().tlsHandshakes.fetch_add(1, std::memory_order_relaxed);
+    tlsInfo_ = tls_->info();
     lastActivity_ = loop_.batchTime();
     pluginOpened_ = true;
     if (!guarded("on_open", [this] { return plugin_.open(*this, pluginData_); })) {

@@ -82,6 +82,7 @@ public:
     void retain() override;
     void release() override;
     std::size_t queued() override;
+    void connection(plughost_connection& out) const override;
 
     // Ends the session at once for `reason` (too slow, shutdown, reload). Any thread.
     void abort(plughost::CloseReason reason);
@@ -146,6 +147,8 @@ private:
     // write from a plugin's thread at once); null for plain TCP.
     std::unique_ptr<transports::TlsConnection> tls_;
     bool tlsWriteWantsRead_ = false;  // TLS: a write waits for the peer's bytes (a key update)
+    // Set once the handshake is done, before the plugin hears of the session; read-only after.
+    transports::TlsInfo tlsInfo_;
     plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
     std::string outbound_;                                          // unsent bytes from outboundHead_ on
     std::size_t outboundHead_ = 0;

@@ -8,7 +8,7 @@
 
 namespace {
 
-enum class Field { Literal, Message, Bytes, Count, Peer, Service };
+enum class Field { Literal, Message, Bytes, Count, Peer, Service, Transport, Client };
 
 struct Piece {
     Field field;
@@ -21,7 +21,9 @@ std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settin
                                                             {"bytes", Field::Bytes},
                                                             {"count", Field::Count},
                                                             {"peer", Field::Peer},
-                                                            {"service", Field::Service}};
+                                                            {"service", Field::Service},
+                                                            {"transport", Field::Transport},
+                                                            {"client", Field::Client}};
     std::vector<Piece> pieces;
     std::string literal;
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -105,6 +107,19 @@ public:
                 case Field::Service:
                     reply += context_.name();
                     break;
+                case Field::Transport: {
+                    const auto transport = session.connection().transport;
+                    reply += transport == plughost::Transport::Tls   ? "tls"
+                             : transport == plughost::Transport::Udp ? "udp"
+                                                                     : "tcp";
+                    break;
+                }
+                case Field::Client: {
+                    // The client certificate the host verified (client_ca), else the address.
+                    const auto subject = session.connection().peerSubject;
+                    reply += subject.empty() ? session.peer() : std::string(subject);
+                    break;
+                }
             }
         }
         if (lines_) {

@@ -227,10 +227,12 @@ TEST_F(TlsHost, ClientCertificatesAreRequiredAndChecked) {
     pki.issue("alice", "");
     Pki other;
     other.issue("mallory", "");
-    HostProcess host("services:\n  echo:\n    plugin: echo\n    listen:\n" +
+    // confirm tells who it talks to: the subject of the certificate the host verified (SDK connection()).
+    HostProcess host("services:\n  confirm:\n    plugin: confirm\n"
+                     "    settings: {reply: '{transport} {client}: {message}'}\n    listen:\n" +
                      tlsListen(pki, ", client_ca: " + pki.path("ca.pem")));
     ASSERT_TRUE(host.started()) << host.log();
-    const auto port = host.port("echo");
+    const auto port = host.port("confirm");
 
     auto anonymous = clientContext(pki);
     TlsClient without(port, anonymous.get());
@@ -249,7 +251,7 @@ TEST_F(TlsHost, ClientCertificatesAreRequiredAndChecked) {
     TlsClient alice(port, signed_.get());
     ASSERT_TRUE(alice.handshaken());
     ASSERT_TRUE(alice.send("let me in\n"));
-    EXPECT_EQ(alice.line(), "let me in");
+    EXPECT_EQ(alice.line(), "tls CN=alice: let me in");
 
     std::string status;
     EXPECT_TRUE(waitStatus(host, "\"no_client_certificate\" *: *1", status)) << status;
