@@ -2,10 +2,15 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
-PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev libssl-dev openssl
-# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files and
-# check the formatting of the tree.
-TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git
+PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc libssl-dev openssl
+# The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files,
+# check the formatting of the tree, render the man pages (man-db), run the bash completion with
+# bash-completion's helpers and lint /metrics with promtool (in prometheus); the package tests
+# build the .deb (dpkg-dev: dpkg-shlibdeps, dpkg-parsechangelog), judge it with lintian,
+# systemd-analyze verify and systemd-tmpfiles (systemd; man-db: the units' man: links), and run
+# its maintainer scripts with dpkg --root (adduser).
+TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git man-db bash-completion \
+	prometheus dpkg-dev lintian systemd adduser
 
 .PHONY: deps build run test clean
 
@@ -63,9 +68,11 @@ fuzz: deps
 	done
 
 .PHONY: package
-# A .deb in $(BUILD)/ (plughostd, plughostctl, plugins, config, SDK, systemd unit).
+# A .deb in $(BUILD)/ (plughostd, plughostctl, plugins, config, SDK, systemd units, tmpfiles.d),
+# then lintian's verdict on it (make deps installs lintian).
 package: build
 	cd $(BUILD) && cpack -G DEB
+	lintian $(BUILD)/plughost_*.deb
 
 .PHONY: bench
 # Builds Release and runs the benchmark matrix (bench/run.sh); results in bench/results/latest.md.

@@ -1,4 +1,4 @@
-// plughostctl: status, plugins, reload (through the admin socket) and check (offline).
+// plughostctl: status, services, plugins, reload (through the admin socket) and check (offline).
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -46,10 +46,14 @@ struct CommandHelp {
 };
 
 const CommandHelp kCommands[] = {
-    {"status", "status [--json]",
+    {"status", "status [SERVICE...] [--json]",
      "Shows the host (version, pid, uptime, config, plugin folder) and one row per service: plugin, listen "
-     "addresses, state, connections, accepted, refused, bytes in and out, errors. Exit 0 when every enabled "
-     "service runs, 1 when one failed, 3 when the host is not running."},
+     "addresses, state, connections, accepted, refused, bytes in and out, errors. With SERVICE names, only "
+     "those. Exit 0 when every enabled service shown runs, 1 when one failed, 2 for a name the host does not "
+     "have, 3 when the host is not running."},
+    {"services", "services",
+     "Prints the names of the running host's services, one per line, in config order (for scripts and "
+     "shell completion). Exit 0, or 3 when the host is not running."},
     {"plugins", "plugins [--json]",
      "Lists every file in the plugin folder: name, version, ABI, which services use it, and 'loaded' or "
      "'rejected: <reason>'."},
@@ -213,12 +217,15 @@ protected:
             if (args[0] == "check") {
                 return check(args.size() > 1 ? args[1] : defaultConfig());
             }
+            if (args[0] == "status") {
+                return status({args.begin() + 1, args.end()});
+            }
             if (args.size() > 1) {
                 std::cerr << "plughostctl: " << args[0] << " takes no arguments (try --help)\n";
                 return kUsage;
             }
-            if (args[0] == "status") {
-                return status();
+            if (args[0] == "services") {
+                return services();
             }
             if (args[0] == "plugins") {
                 return plugins();
@@ -254,17 +261,43 @@ private:
         return kInstalledSocket;
     }
 
-    int status() {
+    // The host's services, or only those named (each must exist).
+    int status(const std::vector<std::string>& names) {
         const Answer answer = request(socketPath(), "GET", "/status");
-        const Object::Ptr root = parse(answer.body);
-        const Array::Ptr services = root->getArray("services");
+        Object::Ptr root = parse(answer.body);
+        Array::Ptr services = root->getArray("services");
+        if (!names.empty()) {
+            Array::Ptr chosen = Poco::makeShared<Array>();
+            for (const auto& name : names) {
+                bool found = false;
+                for (std::size_t i = 0; i < services->size() && !found; ++i) {
+                    const Object::Ptr service = services->getObject(static_cast<unsigned>(i));
+                    if (service->getValue<std::string>("name") == name) {
+                        chosen->add(service);
+                        found = true;
+                    }
+                }
+                if (!found) {
+                    std::cerr << "plughostctl: the host has no service '" << name
+                              << "' (plughostctl services lists them)\n";
+                    return kUsage;
+                }
+            }
+            services = chosen;
+            root->set("services", services);
+        }
         int exitCode = kOk;
         for (std::size_t i = 0; i < services->size(); ++i) {
             const auto state = services->getObject(static_cast<unsigned>(i))->getValue<std::string>("state");
             exitCode = state.rfind("failed", 0) == 0 ? kProblem : exitCode;
         }
         if (json_) {
-            std::cout << answer.body;
+            if (names.empty()) {
+                std::cout << answer.body;
+            } else {
+                root->stringify(std::cout);
+                std::cout << '\n';
+            }
             return exitCode;
         }
         std::cout << "plughostd " << root->getValue<std::string>("version") << ", pid "
@@ -302,6 +335,14 @@ private:
         }
         table.print(std::cout);
         return exitCode;
+    }
+
+    int services() {
+        const Array::Ptr services = parse(request(socketPath(), "GET", "/status").body)->getArray("services");
+        for (std::size_t i = 0; i < services->size(); ++i) {
+            std::cout << services->getObject(static_cast<unsigned>(i))->getValue<std::string>("name") << '\n';
+        }
+        return kOk;
     }
 
     int plugins() {

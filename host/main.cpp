@@ -1,11 +1,7 @@
 // plughostd: reads the config, loads plugins, serves until SIGTERM/SIGINT.
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
 #include <Poco/File.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
 #include <Poco/Path.h>
-#include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/ServerApplication.h>
 #include <signal.h>
@@ -19,23 +15,15 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "services/host.h"
+#include "services/listeners.h"
+#include "system/logging.h"
+#include "system/notify.h"
 
 namespace {
 
 using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionSet;
-
-void setUpLogging(const std::string& level) {
-    Poco::AutoPtr<Poco::PatternFormatter> format(new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %t"));
-    format->setProperty("times", "local");
-    Poco::AutoPtr<Poco::FormattingChannel> channel(
-        new Poco::FormattingChannel(format, new Poco::ConsoleChannel(std::cerr)));
-    Poco::Logger::root().setChannel(channel);
-    Poco::Logger::root().setLevel(level);
-    Poco::Logger::get("plughost").setChannel(channel);
-    Poco::Logger::get("plughost").setLevel(level);
-}
 
 // Written once every service is up: one "SERVICE ADDRESS" line per bound address.
 // Written to a temporary name and renamed, so a reader never sees half of it.
@@ -48,6 +36,26 @@ void writeReadyFile(const std::string& path, const plughost::Host& host) {
         }
     }
     Poco::File(temporary).renameTo(path);
+}
+
+// The host as the service manager's notifier sees it.
+class HostReporter final : public plughost::system::Reporter {
+public:
+    explicit HostReporter(const plughost::Host& host) : host_(host) {}
+    std::string summary(bool wait) override { return host_.summary(wait); }
+    std::vector<std::uint64_t> heartbeats() const override { return host_.heartbeats(); }
+
+private:
+    const plughost::Host& host_;
+};
+
+// The listening sockets the service manager passed, as the host's services take them.
+std::vector<plughost::services::ActivatedSocket> activatedSockets() {
+    std::vector<plughost::services::ActivatedSocket> sockets;
+    for (const auto& passed : plughost::system::passedSocketsFromEnvironment()) {
+        sockets.push_back({plughost::listeners::adoptListening(passed.fd), passed.name});
+    }
+    return sockets;
 }
 
 class Daemon final : public Poco::Util::ServerApplication {
@@ -78,30 +86,51 @@ protected:
         if (configPath_.empty()) {
             configPath_ = plughost::config::defaultConfigFile(config().getString("application.path"));
         }
+        // systemd's variables are read (and unset) before any thread exists.
+        auto notifySocket = plughost::system::NotifySocket::fromEnvironment();
+        const auto watchdog = plughost::system::watchdogFromEnvironment();
         plughost::config::HostConfig hostConfig;
         try {
             hostConfig = plughost::config::loadFile(configPath_);
         } catch (const plughost::config::ConfigError& error) {
             std::cerr << "plughostd: invalid configuration:\n" << error.what() << std::endl;
+            if (notifySocket) {
+                const std::string what = error.what();
+                notifySocket->send("STATUS=invalid configuration: " + what.substr(0, what.find('\n')));
+            }
             return EXIT_CONFIG;
         }
         if (!pluginDir_.empty()) {
             hostConfig.pluginDir = pluginDir_;
         }
-        setUpLogging(hostConfig.logLevel);
+        plughost::logging::setUp(hostConfig.logLevel, plughost::logging::formatNamed(hostConfig.logFormat));
         Poco::Logger& log = Poco::Logger::get("plughost");
         log.information("plughostd %s (pid %d): config %s, plugins from %s", std::string(PLUGHOST_VERSION),
                         static_cast<int>(::getpid()), hostConfig.file, hostConfig.pluginDir);
 
         raiseOpenFileLimit(log);
+        auto activated = activatedSockets();
         const plughost::config::AdminConfig adminConfig = hostConfig.admin;
         const std::string user = hostConfig.user;
         const std::string group = hostConfig.group;
         plughost::Host host(std::move(hostConfig), pluginDir_);
+        HostReporter reporter(host);
+        // Only under a service manager (NOTIFY_SOCKET): no thread, no message otherwise.
+        std::unique_ptr<plughost::system::Notifier> notifier;
+        if (notifySocket) {
+            notifier =
+                std::make_unique<plughost::system::Notifier>(std::move(notifySocket), watchdog, reporter);
+            host.onReload([&notifier] { notifier->reloading(); }, [&notifier] { notifier->reloaded(); });
+        }
+        auto tell = [&notifier](const std::string& status) {
+            if (notifier) {
+                notifier->status(status);
+            }
+        };
         // Everything that may need root happens first: binding the listeners
-        // (ports below 1024) and the admin socket. Then privileges go, and only
-        // then is plugin code loaded.
-        host.bind();
+        // (ports below 1024; none for the sockets the service manager passed) and
+        // the admin socket. Then privileges go, and only then is plugin code loaded.
+        host.bind(std::move(activated));
         std::unique_ptr<plughost::admin::AdminServer> admin;
         try {
             if (!adminConfig.socketPath.empty() || !adminConfig.listen.empty()) {
@@ -122,14 +151,18 @@ protected:
             }
         } catch (const std::exception& error) {
             std::cerr << "plughostd: " << error.what() << std::endl;
+            tell(error.what());
             return EXIT_UNAVAILABLE;
         }
         host.start();
         if (host.enabledCount() > 0 && host.runningCount() == 0) {
             std::cerr << "plughostd: no service could start:\n";
+            std::string reasons;
             for (const auto& service : host.status().services) {
                 std::cerr << "  " << service.name << ": " << service.state << "\n";
+                reasons += (reasons.empty() ? "" : "; ") + service.name + ": " + service.state;
             }
+            tell("no service could start: " + reasons);
             return EXIT_UNAVAILABLE;
         }
         std::optional<plughost::Watcher> watcher;
@@ -137,14 +170,23 @@ protected:
         if (!readyFile_.empty()) {
             writeReadyFile(readyFile_, host);
         }
+        // Every enabled service accepts (or failed, which STATUS= says) and the admin endpoint is up.
+        if (notifier) {
+            notifier->ready();
+        }
 
         const int signal = waitForStop(host);
         log.information("received %s: stopping", std::string(::strsignal(signal)));
+        if (notifier) {
+            notifier->stopping("stopping (" + std::string(::strsignal(signal)) + "): draining sessions");
+        }
         // The watcher goes first: a change it saw during the drain must not reload
         // (and start listeners) on a host that is stopping.
         watcher.reset();
         admin.reset();
         host.stop(plughost::CloseReason::Shutdown);
+        host.onReload({}, {});
+        notifier.reset();
         log.information("stopped");
         return EXIT_OK;
     }
@@ -192,7 +234,9 @@ private:
     void handleHelp(const std::string&, const std::string&) {
         Poco::Util::HelpFormatter help(options());
         help.setCommand(commandName());
-        help.setUsage("[--config FILE] [--plugin-dir DIR] [--daemon] [--pidfile FILE]");
+        help.setUsage(
+            "[--config FILE] [--plugin-dir DIR] [--ready-file FILE] [--daemon] [--pidfile PATH] "
+            "[--umask MASK]");
         help.setHeader("plughostd hosts TCP services written as plugins. Default config: " +
                        plughost::config::defaultConfigFile(config().getString("application.path")));
         help.format(std::cout);

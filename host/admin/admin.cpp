@@ -13,13 +13,21 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+#include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <sstream>
+
+#include "sessions/sessions.h"
+#include "system/notify.h"
 
 namespace plughost::admin {
 
@@ -150,9 +158,64 @@ std::string label(const std::string& value) {
     return out;
 }
 
+std::uint64_t countOpenFds() {
+    DIR* folder = ::opendir("/proc/self/fd");
+    if (folder == nullptr) {
+        return 0;
+    }
+    std::uint64_t count = 0;
+    while (const dirent* entry = ::readdir(folder)) {
+        if (entry->d_name[0] != '.') {
+            ++count;
+        }
+    }
+    ::closedir(folder);
+    return count > 0 ? count - 1 : 0;  // not the one opendir() itself holds
+}
+
+double secondsOf(clockid_t clock) {
+    timespec now{};
+    ::clock_gettime(clock, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
 }  // namespace
 
-std::string metricsText(const HostStatus& status) {
+ProcessStats readProcessStats() {
+    ProcessStats stats;
+    stats.openFds = countOpenFds();
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        stats.maxFds = static_cast<std::uint64_t>(limit.rlim_cur);
+    }
+    // proc(5): the fields after the command name, which is in parentheses and may hold anything.
+    std::ifstream in("/proc/self/stat");
+    const std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) {
+        return stats;
+    }
+    std::istringstream fields(line.substr(close + 2));
+    std::vector<std::string> field{std::istream_iterator<std::string>(fields),
+                                   std::istream_iterator<std::string>()};
+    // field[0] is stat's field 3 (state): field N of proc(5) is field[N - 3].
+    if (field.size() < 22) {
+        return stats;
+    }
+    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const auto number = [&](std::size_t n) { return std::stod(field[n - 3]); };
+    stats.cpuSeconds = (number(14) + number(15)) / ticks;
+    // Field 22 counts clock ticks since boot on CLOCK_BOOTTIME: the wall clock now, less
+    // how long ago that was. (/proc/stat's btime would do too, but only to the whole second,
+    // and systemd's ProcSubset=pid hides it.)
+    stats.startTimeSeconds = secondsOf(CLOCK_REALTIME) - (secondsOf(CLOCK_BOOTTIME) - number(22) / ticks);
+    stats.virtualBytes = static_cast<std::uint64_t>(number(23));
+    stats.residentBytes =
+        static_cast<std::uint64_t>(number(24)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    return stats;
+}
+
+std::string metricsText(const HostStatus& status, const ProcessStats& process) {
     std::ostringstream out;
     out << std::setprecision(15);
     auto family = [&](const char* name, const char* type, const char* help) {
@@ -201,7 +264,8 @@ std::string metricsText(const HostStatus& status) {
     family("plughost_tls_handshakes_total", "counter", "TLS handshakes that succeeded.");
     for (const auto& service : status.services) {
         if (service.tls) {
-            out << "plughost_tls_handshakes_total{" << labels(service) << "} " << service.tlsHandshakes << '\n';
+            out << "plughost_tls_handshakes_total{" << labels(service) << "} " << service.tlsHandshakes
+                << '\n';
         }
     }
     family("plughost_tls_failed_total", "counter", "TLS handshakes that failed, by reason.");
@@ -211,6 +275,41 @@ std::string metricsText(const HostStatus& status) {
                 << count << '\n';
         }
     }
+
+    family("plughost_session_duration_seconds", "histogram",
+           "How long sessions lasted, counted when they end.");
+    const auto& bounds = sessions::DurationHistogram::kBoundsSeconds;
+    for (const auto& service : status.services) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i <= bounds.size(); ++i) {
+            cumulative += i < service.sessionDurationBuckets.size() ? service.sessionDurationBuckets[i] : 0;
+            out << "plughost_session_duration_seconds_bucket{" << labels(service) << ",le=\"";
+            if (i < bounds.size()) {
+                out << bounds[i];
+            } else {
+                out << "+Inf";
+            }
+            out << "\"} " << cumulative << '\n';
+        }
+        out << "plughost_session_duration_seconds_sum{" << labels(service) << "} "
+            << service.sessionDurationSeconds << '\n';
+        out << "plughost_session_duration_seconds_count{" << labels(service) << "} " << cumulative << '\n';
+    }
+
+    // The process collector's names and meanings, as every Prometheus client library exports them.
+    family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+    out << "process_cpu_seconds_total " << process.cpuSeconds << '\n';
+    family("process_open_fds", "gauge", "Number of open file descriptors.");
+    out << "process_open_fds " << process.openFds << '\n';
+    family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    out << "process_max_fds " << process.maxFds << '\n';
+    family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    out << "process_virtual_memory_bytes " << process.virtualBytes << '\n';
+    family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out << "process_resident_memory_bytes " << process.residentBytes << '\n';
+    family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+    out << "process_start_time_seconds " << std::fixed << std::setprecision(2) << process.startTimeSeconds
+        << '\n';
     return out.str();
 }
 
@@ -244,7 +343,7 @@ private:
         } else if (path == "/plugins" && isGet) {
             send(response, "application/json", pluginsJson(host_.plugins()));
         } else if (path == "/metrics" && isGet) {
-            send(response, "text/plain; version=0.0.4", metricsText(host_.status()));
+            send(response, "text/plain; version=0.0.4", metricsText(host_.status(), readProcessStats()));
         } else if (path == "/reload" && method == "POST") {
             discardBody(request);
             const ReloadResult result = host_.reload();
@@ -332,6 +431,11 @@ AdminServer::AdminServer(Host& host, const config::AdminConfig& config, const st
         servers_.back()->start();
     };
     if (!config.socketPath.empty()) {
+        // Started by hand, no RuntimeDirectory= made /run/plughost: make it (and give it to `user`).
+        const auto slash = config.socketPath.rfind('/');
+        if (slash != std::string::npos && slash > 0) {
+            system::prepareRuntimeFolder(config.socketPath.substr(0, slash), user, group);
+        }
         claimSocketPath(config.socketPath);
         Poco::Net::ServerSocket socket;
         try {

@@ -2,6 +2,7 @@
 // admin: the local HTTP/JSON endpoint behind plughostctl (Unix socket, mode
 // 0600; optionally loopback TCP): GET /status, GET /plugins, POST /reload, GET /metrics.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,8 +19,19 @@ namespace plughost::admin {
 std::string statusJson(const HostStatus& status);
 std::string pluginsJson(const std::vector<PluginStatus>& plugins);
 std::string reloadJson(const ReloadResult& result);
-// Prometheus text exposition format, version 0.0.4.
-std::string metricsText(const HostStatus& status);
+// What /proc/self says about the host process, for the standard process_* metrics.
+struct ProcessStats {
+    std::uint64_t openFds = 0;
+    std::uint64_t maxFds = 0;  // the soft RLIMIT_NOFILE
+    std::uint64_t residentBytes = 0;
+    std::uint64_t virtualBytes = 0;
+    double startTimeSeconds = 0;  // since the Unix epoch (boot time + start in clock ticks)
+    double cpuSeconds = 0;        // user + system
+};
+ProcessStats readProcessStats();
+
+// Prometheus text exposition format, version 0.0.4; passes `promtool check metrics`.
+std::string metricsText(const HostStatus& status, const ProcessStats& process);
 
 class AdminServer {
 public:

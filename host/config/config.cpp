@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/schema.h"
 #include "config/typed.h"
 
 namespace plughost::config {
@@ -271,15 +272,16 @@ public:
             problem(root, "", "the top level must be a map of settings");
             finish();
         }
-        checkKeys(root, "",
-                  {"plugin_dir", "log_level", "workers", "watch", "max_connections", "drain", "user", "group",
-                   "admin", "defaults", "services"});
+        checkKeys(root, "", keysOf(Section::Top));
         if (root["plugin_dir"]) {
             host.pluginDir = absolute(scalar(root["plugin_dir"], "plugin_dir"));
         }
         if (root["log_level"]) {
             host.logLevel =
                 choice(root["log_level"], "log_level", {"debug", "information", "warning", "error"});
+        }
+        if (root["log_format"]) {
+            host.logFormat = choice(root["log_format"], "log_format", {"text", "json"});
         }
         if (root["workers"]) {
             host.workers = static_cast<unsigned>(integer(root["workers"], "workers", 0, 256));
@@ -314,7 +316,7 @@ public:
         if (root["defaults"]) {
             const YAML::Node defaults = root["defaults"];
             if (expectMap(defaults, "defaults")) {
-                checkKeys(defaults, "defaults", limitKeys());
+                checkKeys(defaults, "defaults", keysOf(Section::Limits));
                 host.defaults = readLimits(defaults, "defaults", Limits{});
             }
         }
@@ -335,11 +337,6 @@ public:
     }
 
 private:
-    static std::vector<std::string> limitKeys() {
-        return {"max_connections", "max_per_ip", "rate",      "allow",        "deny",
-                "idle_timeout",    "max_line",   "max_queue", "send_timeout", "handshake_timeout"};
-    }
-
     void problem(const YAML::Node& node, const std::string& keyPath, const std::string& message) {
         problems_.push_back({positionOf(node, file_), keyPath, message});
     }
@@ -506,7 +503,7 @@ private:
         if (!expectMap(node, path)) {
             return nullptr;
         }
-        checkKeys(node, path, {"certificate", "key", "client_ca", "min_version", "sni"});
+        checkKeys(node, path, keysOf(Section::Tls));
         auto tls = std::make_shared<ListenTls>();
         std::vector<YAML::Node> certificateNodes;
         auto readPair = [&](const YAML::Node& map, const std::string& mapPath) {
@@ -607,8 +604,7 @@ private:
             std::shared_ptr<const ListenTls> tls;
             if (entry.IsMap()) {
                 checkKeys(entry, itemPath,
-                          tlsAllowed ? std::vector<std::string>{"address", "tls"}
-                                     : std::vector<std::string>{"address"});
+                          tlsAllowed ? keysOf(Section::Listen) : std::vector<std::string>{"address"});
                 if (!entry["address"]) {
                     problem(entry, itemPath + ".address", "missing; give HOST:PORT, [IPv6]:PORT or PORT");
                     return;
@@ -651,7 +647,7 @@ private:
         if (!expectMap(node, "admin")) {
             return admin;
         }
-        checkKeys(node, "admin", {"socket", "listen"});
+        checkKeys(node, "admin", keysOf(Section::Admin));
         if (node["socket"]) {
             admin.socketPath = absolute(scalar(node["socket"], "admin.socket"));
         }
@@ -680,8 +676,8 @@ private:
         if (!expectMap(node, path)) {
             return service;
         }
-        std::vector<std::string> allowed = {"plugin", "listen", "enabled", "settings"};
-        const auto limits = limitKeys();
+        std::vector<std::string> allowed = keysOf(Section::Service);
+        const auto& limits = keysOf(Section::Limits);
         allowed.insert(allowed.end(), limits.begin(), limits.end());
         checkKeys(node, path, allowed);
         if (!node["plugin"]) {

@@ -110,6 +110,7 @@ struct HostConfig {
     std::string file;       // absolute path of the config file
     std::string pluginDir;  // absolute
     std::string logLevel = "information";
+    std::string logFormat = "text";         // or "json": one object per line; start only, like logLevel
     unsigned workers = 0;                   // I/O threads; 0 = one per CPU
     bool watch = false;                     // reload by itself when the file or the plugin folder changes
     std::size_t maxConnections = 0;         // across all services; 0 = only the open-file limit

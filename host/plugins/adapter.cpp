@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "plugins/context.h"
+#include "system/logging.h"
 
 // The opaque service handle of abi.h, completed: what the host knows of one
 // service while its plugin instance lives.
@@ -63,11 +64,11 @@ void hostLog(plughost_service* service, std::int32_t level, const char* message,
     if (!logger.is(priority)) {
         return;
     }
-    try {
-        logger.log(Poco::Message(
-            logger.name(), serviceOf(service).name + " " + context::escapeControl(text(message, length)),
-            priority));
-    } catch (...) {  // a failing log channel must not unwind into the plugin
+    try {  // about() does not throw either: a failing log channel must not unwind into the plugin
+        const plughost_service& handle = serviceOf(service);
+        logging::about(logger, priority, handle.name, handle.plugin,
+                       handle.name + " " + context::escapeControl(text(message, length)));
+    } catch (...) {
     }
 }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "system/logging.h"
+
 namespace plughost::admission {
 
 bool HostLimits::tryTake() {
@@ -99,8 +101,10 @@ Ticket Gate::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>&
     ++unlogged_;
     const auto now = std::chrono::steady_clock::now();
     if (now - lastLog_ >= std::chrono::seconds(1)) {
-        log_.warning("service %s: refused %s connection(s) since the last report (latest: %s from %s)",
-                     service_, std::to_string(unlogged_), std::string(reason), address);
+        logging::about(log_, Poco::Message::PRIO_WARNING, service_, "",
+                       "service " + service_ + ": refused " + std::to_string(unlogged_) +
+                           " connection(s) since the last report (latest: " + std::string(reason) + " from " +
+                           address + ")");
         unlogged_ = 0;
         lastLog_ = now;
     }

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "system/logging.h"
+
 namespace plughost {
 
 namespace {
@@ -63,9 +65,15 @@ Host::Host(config::HostConfig config, std::string pluginDirOverride)
 
 Host::~Host() = default;
 
-void Host::bind() {
+void Host::bind(std::vector<services::ActivatedSocket> activated) {
     std::lock_guard<std::mutex> lock(mutex_);
-    services_.bind(config_);
+    services_.bind(config_, std::move(activated));
+}
+
+void Host::onReload(std::function<void()> begin, std::function<void()> end) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reloadBegins_ = std::move(begin);
+    reloadEnds_ = std::move(end);
 }
 
 void Host::start() {
@@ -73,7 +81,8 @@ void Host::start() {
     catalog_ = plugins::Catalog::scan(config_.pluginDir);
     for (const auto& entry : catalog_.entries()) {
         if (entry.loaded()) {
-            logger().information("plugin %s %s from %s", entry.name, entry.version, entry.path);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, "", entry.name,
+                           "plugin " + entry.name + " " + entry.version + " from " + entry.path);
         } else {
             logger().warning("plugin rejected: %s", entry.rejection);
         }
@@ -90,12 +99,16 @@ void Host::logServices() const {
             for (const auto& address : service->boundAddresses()) {
                 addresses += (addresses.empty() ? "" : ", ") + address;
             }
-            logger().information("service %s: plugin %s %s listening on %s", service->name(),
-                                 service->config().plugin, service->pluginVersion(), addresses);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
+                           service->config().plugin,
+                           "service " + service->name() + ": plugin " + service->config().plugin + " " +
+                               service->pluginVersion() + " listening on " + addresses);
         } else if (service->state() == State::Disabled) {
-            logger().information("service %s: disabled", service->name());
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
+                           service->config().plugin, "service " + service->name() + ": disabled");
         } else {
-            logger().error("service %s: failed: %s", service->name(), service->problem());
+            logging::about(logger(), Poco::Message::PRIO_ERROR, service->name(), service->config().plugin,
+                           "service " + service->name() + ": failed: " + service->problem());
         }
     }
 }
@@ -111,6 +124,9 @@ ReloadResult Host::reload() {
             ++failedReloads_;
             logger().warning("reload refused: the host is stopping");
             return result;
+        }
+        if (reloadBegins_) {
+            reloadBegins_();
         }
         config::HostConfig next;
         try {
@@ -130,8 +146,11 @@ ReloadResult Host::reload() {
                 result.errors.push_back(problem.format());
             }
             if (problems.empty()) {
-                // Settings that only take effect at start (workers, admin, log level) keep their old values.
+                // Settings that only take effect at start (workers, admin, log level and format) keep
+                // their old values.
                 next.workers = config_.workers;
+                next.logLevel = config_.logLevel;
+                next.logFormat = config_.logFormat;
                 next.admin = config_.admin;
                 drain = next.drain;
                 config_ = std::move(next);
@@ -141,18 +160,23 @@ ReloadResult Host::reload() {
         }
         result.ok = result.errors.empty();
         ++(result.ok ? reloads_ : failedReloads_);
+        lastReloadError_ = result.ok ? "" : result.errors.front();
     }
     // The stopped services' sessions drain outside the lock.
     services::Services::finishDraining(draining, plughost::CloseReason::Reload,
                                        std::chrono::steady_clock::now() + drain);
     if (result.ok) {
         for (const auto& change : result.changes) {
-            logger().information("reload: service %s: %s", change.service, change.outcome);
+            logging::about(logger(), Poco::Message::PRIO_INFORMATION, change.service, "",
+                           "reload: service " + change.service + ": " + change.outcome);
         }
     } else {
         for (const auto& error : result.errors) {
             logger().error("reload refused, the running configuration is unchanged: %s", error);
         }
+    }
+    if (reloadEnds_) {
+        reloadEnds_();
     }
     return result;
 }
@@ -214,6 +238,11 @@ HostStatus Host::status() const {
         row.bytesOut = stats.bytesOut.load();
         row.errors = stats.errors.load();
         row.tooSlow = stats.tooSlow.load();
+        for (const auto& bucket : stats.sessionDurations.buckets) {
+            row.sessionDurationBuckets.push_back(bucket.load(std::memory_order_relaxed));
+        }
+        row.sessionDurationSeconds =
+            static_cast<double>(stats.sessionDurations.sumMicroseconds.load(std::memory_order_relaxed)) / 1e6;
         const auto& refusals = service->refusals();
         row.refused = {{"limit", refusals.limit.load()},
                        {"per_ip", refusals.perIp.load()},
@@ -283,6 +312,38 @@ std::size_t Host::runningCount() const {
     }
     return count;
 }
+
+std::string Host::summary(bool wait) const {
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (wait) {
+        lock.lock();
+    } else if (!lock.try_lock()) {
+        return "";
+    }
+    std::size_t enabled = 0;
+    std::size_t running = 0;
+    std::uint64_t sessions = 0;
+    std::string failed;
+    for (const auto& service : services_.list()) {
+        enabled += service->config().enabled ? 1 : 0;
+        sessions += service->stats().current.load();
+        if (service->state() == services::State::Running) {
+            ++running;
+        } else if (service->state() == services::State::Failed) {
+            failed += "; " + service->name() + " failed: " + service->problem();
+        }
+    }
+    std::string line = running == enabled ? std::to_string(running)
+                                          : std::to_string(running) + " of " + std::to_string(enabled);
+    line += (enabled == 1 ? " service running, " : " services running, ") + std::to_string(sessions) +
+            (sessions == 1 ? " session" : " sessions") + failed;
+    if (!lastReloadError_.empty()) {
+        line += "; last reload refused: " + lastReloadError_;
+    }
+    return line;
+}
+
+std::vector<std::uint64_t> Host::heartbeats() const { return services_.loops().heartbeats(); }
 
 bool Host::watching() const {
     std::lock_guard<std::mutex> lock(mutex_);

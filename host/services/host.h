@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,9 +32,13 @@ struct ServiceStatus {
     bool enabled = true;
     std::uint64_t current = 0, accepted = 0, bytesIn = 0, bytesOut = 0, errors = 0, tooSlow = 0;
     std::map<std::string, std::uint64_t> refused;  // by reason
-    bool tls = false;                               // some listen address speaks TLS
+    bool tls = false;                              // some listen address speaks TLS
     std::uint64_t tlsHandshakes = 0;
     std::map<std::string, std::uint64_t> tlsFailed;  // by reason (transports::failureName)
+    // Sessions that ended, by duration: one count per bucket of
+    // sessions::DurationHistogram::kBoundsSeconds, the last one above them all (not cumulative).
+    std::vector<std::uint64_t> sessionDurationBuckets;
+    double sessionDurationSeconds = 0;  // their durations summed
 };
 
 struct HostStatus {
@@ -67,8 +72,13 @@ public:
     Host(config::HostConfig config, std::string pluginDirOverride);
     ~Host();
 
-    // Binds every enabled service's listen addresses (call before dropping privileges).
-    void bind();
+    // Binds every enabled service's listen addresses (call before dropping
+    // privileges), using the service manager's passed sockets where they match.
+    void bind(std::vector<services::ActivatedSocket> activated = {});
+    // Called at the start and at the end of every reload that is not refused
+    // for a stopping host (the end also after a refused config), on the
+    // reloading thread. Set once, before anything can reload.
+    void onReload(std::function<void()> begin, std::function<void()> end);
     // Scans the plugin folder and starts every service; logs one line per service.
     void start();
     // Re-reads the config file and rescans the plugin folder (see Services::reload).
@@ -85,6 +95,12 @@ public:
     std::vector<std::string> boundAddressLines() const;  // "SERVICE ADDRESS", for the ready file
     std::size_t enabledCount() const;
     std::size_t runningCount() const;
+    // One line for the service manager: "4 services running, 312 sessions", with
+    // failed services and a refused last reload named. Empty if the host's lock
+    // is busy (a reload is preparing plugins): callers on a timer try later.
+    std::string summary(bool wait = true) const;
+    // Each I/O loop's heartbeat (sessions::EventLoop::heartbeat); lock-free.
+    std::vector<std::uint64_t> heartbeats() const;
     // The files `watch: true` looks at, and whether it is on.
     bool watching() const;
     std::string configFile() const;
@@ -102,7 +118,10 @@ private:
     std::chrono::system_clock::time_point configLoadedAt_;
     std::uint64_t reloads_ = 0;
     std::uint64_t failedReloads_ = 0;
+    std::string lastReloadError_;  // why the last reload was refused; empty after one that applied
     bool stopping_ = false;
+    std::function<void()> reloadBegins_;
+    std::function<void()> reloadEnds_;
 };
 
 }  // namespace plughost

@@ -33,6 +33,10 @@ public:
 // A listening socket whose accepted connections are TicketedSocketImpls.
 class TicketingServerSocketImpl final : public Poco::Net::ServerSocketImpl {
 public:
+    TicketingServerSocketImpl() = default;
+    // A listening socket someone else made (socket activation); this impl owns it from now on.
+    explicit TicketingServerSocketImpl(poco_socket_t fd) { reset(fd); }
+
     Poco::Net::SocketImpl* acceptConnection(Poco::Net::SocketAddress& client) override {
         sockaddr_storage address{};
         socklen_t length = sizeof address;
@@ -52,6 +56,8 @@ class TicketingServerSocket final : public Poco::Net::ServerSocket {
 public:
     TicketingServerSocket()
         : ServerSocket(new TicketingServerSocketImpl, true) {}  // the Socket owns its impl
+    explicit TicketingServerSocket(poco_socket_t fd)
+        : ServerSocket(new TicketingServerSocketImpl(fd), true) {}
 };
 
 // Poco runs this on a pool thread right after accepting. It only hands the
@@ -139,6 +145,19 @@ Poco::Net::ServerSocket bind(const config::ListenAddress& address) {
     }
     socket.listen(1024);
     return socket;
+}
+
+Poco::Net::ServerSocket adoptListening(int fd) { return TicketingServerSocket(fd); }
+
+bool serves(const Poco::Net::ServerSocket& socket, const config::ListenAddress& address) {
+    if (address.port == 0) {
+        return false;
+    }
+    try {
+        return socket.address() == Poco::Net::SocketAddress(address.host, address.port);
+    } catch (const Poco::Exception&) {
+        return false;
+    }
 }
 
 Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,

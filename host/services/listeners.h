@@ -32,6 +32,14 @@ using SpareSockets = std::multimap<std::string, Poco::Net::ServerSocket>;
 // ticket through Poco's queue. Throws Poco::Exception.
 Poco::Net::ServerSocket bind(const config::ListenAddress& address);
 
+// Takes over a listening socket the service manager passed (socket activation):
+// the same kind of socket bind() makes, on the descriptor `fd`, which it now owns.
+Poco::Net::ServerSocket adoptListening(int fd);
+
+// Whether the listening socket serves `address` (compared as resolved addresses:
+// family, IP and port; port 0 never matches). Never throws.
+bool serves(const Poco::Net::ServerSocket& socket, const config::ListenAddress& address);
+
 // What a listener hands its connections to.
 class Target {
 public:

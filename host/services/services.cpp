@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "plugins/context.h"
+#include "system/logging.h"
 
 namespace plughost::services {
 
@@ -139,8 +140,9 @@ std::vector<std::string> HostedService::boundAddresses() const {
 }
 
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
-    log_.error("%s (plugin %s): %s failed: %s", config_.name, config_.plugin, std::string(callback),
-               context::escapeControl(what));
+    logging::about(log_, Poco::Message::PRIO_ERROR, config_.name, config_.plugin,
+                   config_.name + " (plugin " + config_.plugin + "): " + callback +
+                       " failed: " + context::escapeControl(what));
 }
 
 const admission::Refusals& HostedService::refusals() const {
@@ -188,14 +190,45 @@ Services::Services(unsigned ioThreads) : loops_(ioThreads) {}
 
 Services::~Services() { stop(plughost::CloseReason::Shutdown, std::chrono::milliseconds(1000)); }
 
-void Services::bind(const config::HostConfig& config) {
+void Services::bind(const config::HostConfig& config, std::vector<ActivatedSocket> activated) {
+    Poco::Logger& log = Poco::Logger::get("plughost");
     for (const auto& service : config.services) {
         for (const auto& address : service.enabled ? service.listen : std::vector<config::ListenAddress>{}) {
+            const auto passed = std::find_if(
+                activated.begin(), activated.end(),
+                [&](const ActivatedSocket& each) { return listeners::serves(each.socket, address); });
+            if (passed != activated.end()) {
+                log.information("service %s: listening on %s with the socket the service manager passed%s",
+                                service.name, address.text(),
+                                passed->name.empty() ? std::string() : " (" + passed->name + ")");
+                spare_.emplace(address.text(), passed->socket);
+                activated.erase(passed);
+                continue;
+            }
             try {
                 spare_.emplace(address.text(), listeners::bind(address));
             } catch (const Poco::Exception&) {
                 // The service binds again when it starts and fails there, with the reason.
             }
+        }
+    }
+    for (auto& unused : activated) {
+        std::string address = "?";
+        try {
+            address = unused.socket.address().toString();
+        } catch (const Poco::Exception&) {
+        }
+        std::string hint;
+        if (const auto* named = config.find(unused.name)) {
+            hint = "; its name is service " + named->name +
+                   "'s, but names do not select: the address must be one "
+                   "of the service's listen addresses";
+        }
+        log.warning("socket activation: the passed socket %s%s serves no enabled service; closed%s", address,
+                    unused.name.empty() ? std::string() : " (" + unused.name + ")", hint);
+        try {
+            unused.socket.close();
+        } catch (const Poco::Exception&) {
         }
     }
 }

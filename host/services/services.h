@@ -115,6 +115,13 @@ struct ReloadChange {
     std::string outcome;
 };
 
+// A listening socket the service manager passed (socket activation), with its
+// FileDescriptorName= ("" when none was given).
+struct ActivatedSocket {
+    Poco::Net::ServerSocket socket;
+    std::string name;
+};
+
 // The running services of the host. Not thread safe: the owner serializes calls.
 class Services {
 public:
@@ -122,7 +129,11 @@ public:
     ~Services();
     // Binds the listen addresses of every enabled service, before any plugin is
     // loaded (and before privileges are dropped); start() then uses these sockets.
-    void bind(const config::HostConfig& config);
+    // A passed socket (`activated`) whose address is a service's listen address
+    // is used for it instead of binding; one that serves no enabled service is
+    // logged and closed. Either way the socket then lives like a bound one: kept
+    // through reloads while its address stays, closed when its service goes.
+    void bind(const config::HostConfig& config, std::vector<ActivatedSocket> activated = {});
     // Prepares and starts every service of `config` (disabled ones are prepared only).
     void start(const config::HostConfig& config, const plugins::Catalog& catalog);
     // Validate-then-swap: prepares every new or changed service first; if any
@@ -146,6 +157,8 @@ public:
     void stop(plughost::CloseReason reason, std::chrono::milliseconds drain);
     const std::vector<std::shared_ptr<HostedService>>& list() const { return services_; }
     const std::shared_ptr<HostLimits>& hostLimits() const { return hostLimits_; }
+    // The I/O loops live as long as this object; safe from any thread, no lock needed.
+    const sessions::EventLoops& loops() const { return loops_; }
 
 private:
     sessions::EventLoops loops_;

@@ -82,6 +82,18 @@ int sysEpollWait(int epoll, epoll_event* events, int max, int timeoutMs) {
 
 // ---- SessionImpl -------------------------------------------------------------
 
+void DurationHistogram::record(std::chrono::steady_clock::duration duration) {
+    const double seconds = std::chrono::duration<double>(duration).count();
+    std::size_t bucket = 0;
+    while (bucket < kBoundsSeconds.size() && seconds > kBoundsSeconds[bucket]) {
+        ++bucket;
+    }
+    buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    sumMicroseconds.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()),
+        std::memory_order_relaxed);
+}
+
 SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
                          admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls,
                          EventLoop& loop)
@@ -98,6 +110,7 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       sendTimeout_(owner_->limits().sendTimeout),
       loop_(loop),
       ticket_(std::move(ticket)),
+      openedAt_(Clock::now()),
       lines_(maxLine_),
       lastActivity_(Clock::now()) {
     if (tls) {
@@ -580,6 +593,9 @@ void SessionImpl::finish(CloseReason reason) {
     }
     ticket_.release();
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
+    if (pluginOpened_) {
+        owner_->stats().sessionDurations.record(Clock::now() - openedAt_);
+    }
     if (pluginOpened_ && !plugin_.close(*this, pluginData_, reason)) {
         owner_->pluginFailed("on_close", plugins::Instance::failure());
         owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
@@ -806,6 +822,8 @@ void EventLoop::run() {
     epoll_event events[kMaxEvents];
     auto nextSweep = Clock::now() + kSweepInterval;
     while (!stopping_) {
+        // One relaxed store a turn, from this thread only: the watchdog's proof of life.
+        heartbeat_.store(heartbeat_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
         batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
@@ -867,6 +885,15 @@ EventLoops::~EventLoops() {
         loop->join();
     }
     loops_.clear();
+}
+
+std::vector<std::uint64_t> EventLoops::heartbeats() const {
+    std::vector<std::uint64_t> beats;
+    beats.reserve(loops_.size());
+    for (const auto& loop : loops_) {
+        beats.push_back(loop->heartbeat());
+    }
+    return beats;
 }
 
 void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,

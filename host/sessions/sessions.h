@@ -7,6 +7,7 @@
 #include <Poco/Net/StreamSocket.h>
 #include <plughost/service.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -25,6 +26,18 @@
 
 namespace plughost::sessions {
 
+// How long sessions lasted, as a Prometheus histogram: counts per bucket (not
+// cumulative; the last bucket is everything above the largest bound) and the sum.
+// record() is called once per session, when it finishes: a few relaxed atomic adds,
+// no lock, no allocation. Readers may see a sum a session ahead of the counts.
+struct DurationHistogram {
+    static constexpr std::array<double, 6> kBoundsSeconds = {0.1, 1, 10, 60, 600, 3600};
+    std::array<std::atomic<std::uint64_t>, kBoundsSeconds.size() + 1> buckets{};
+    std::atomic<std::uint64_t> sumMicroseconds{0};
+
+    void record(std::chrono::steady_clock::duration duration);
+};
+
 // Per-service counters; written by I/O threads, read by anyone.
 struct Stats {
     std::atomic<std::uint64_t> current{0};
@@ -34,6 +47,7 @@ struct Stats {
     std::atomic<std::uint64_t> errors{0};  // exceptions escaping plugin callbacks
     std::atomic<std::uint64_t> tooSlow{
         0};  // sessions closed because they stopped reading (or took nothing for send_timeout)
+    DurationHistogram sessionDurations;
     std::atomic<std::uint64_t> tlsHandshakes{0};  // TLS sessions that reached the plugin
     std::atomic<std::uint64_t> tlsFailed[transports::kTlsFailureCount] = {};  // by TlsFailure
 };
@@ -139,7 +153,8 @@ private:
     const std::chrono::milliseconds idleTimeout_;
     const std::chrono::milliseconds sendTimeout_;
     EventLoop& loop_;
-    admission::Ticket ticket_;  // given back when the session finishes
+    admission::Ticket ticket_;                              // given back when the session finishes
+    const std::chrono::steady_clock::time_point openedAt_;  // for the session duration histogram
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
@@ -192,6 +207,10 @@ public:
     void requestStop();
     void join();
     std::size_t sessionCount() const { return count_.load(); }
+    // Grows on every turn of the loop (at least every sweep interval, 100 ms, when
+    // idle); a value that stops growing means the thread is stuck, e.g. in a
+    // plugin callback that does not return. Any thread.
+    std::uint64_t heartbeat() const { return heartbeat_.load(std::memory_order_relaxed); }
 
     // For the sessions on this loop.
     int epoll() const { return epoll_; }
@@ -213,6 +232,7 @@ private:
     int wakeFd_ = -1;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> count_{0};
+    std::atomic<std::uint64_t> heartbeat_{0};  // written by the I/O thread only
     std::mutex pendingMutex_;
     struct Arrival {
         Poco::Net::StreamSocket socket;
@@ -246,6 +266,8 @@ public:
     void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
                std::shared_ptr<const transports::TlsContext> tls = nullptr);
     std::size_t size() const { return loops_.size(); }
+    // Each loop's heartbeat(), in loop order. Any thread.
+    std::vector<std::uint64_t> heartbeats() const;
 
 private:
     std::vector<std::unique_ptr<EventLoop>> loops_;

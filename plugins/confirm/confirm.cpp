@@ -17,13 +17,10 @@ struct Piece {
 
 // "Message received: {message}" → pieces, parsed once; `{{` and `}}` are literal braces.
 std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settings& settings) {
-    static const std::pair<const char*, Field> kFields[] = {{"message", Field::Message},
-                                                            {"bytes", Field::Bytes},
-                                                            {"count", Field::Count},
-                                                            {"peer", Field::Peer},
-                                                            {"service", Field::Service},
-                                                            {"transport", Field::Transport},
-                                                            {"client", Field::Client}};
+    static const std::pair<const char*, Field> kFields[] = {
+        {"message", Field::Message}, {"bytes", Field::Bytes},     {"count", Field::Count},
+        {"peer", Field::Peer},       {"service", Field::Service}, {"transport", Field::Transport},
+        {"client", Field::Client}};
     std::vector<Piece> pieces;
     std::string literal;
     for (std::size_t i = 0; i < text.size(); ++i) {

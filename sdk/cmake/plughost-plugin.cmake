@@ -6,6 +6,10 @@
 function(plughost_add_plugin name)
     add_library(${name} MODULE ${ARGN})
     target_link_libraries(${name} PRIVATE plughost::sdk)
+    # libc as a DT_NEEDED entry even for a plugin that calls none of it and with
+    # --as-needed toolchains: Debian's lintian rejects a shared object without it
+    # (library-not-linked-against-libc).
+    target_link_libraries(${name} PRIVATE -Wl,--push-state,--no-as-needed c -Wl,--pop-state)
     set_target_properties(${name} PROPERTIES
         PREFIX ""
         C_STANDARD 11

@@ -36,11 +36,13 @@ TEST(Config, MinimalServiceGetsDefaults) {
     EXPECT_EQ(echo.limits.maxQueue, 1024u * 1024u);
     EXPECT_EQ(config.pluginDir, "/etc/plughost");  // the config file's folder
     EXPECT_EQ(config.logLevel, "information");
+    EXPECT_EQ(config.logFormat, "text");
 }
 
 TEST(Config, FullShapeIsRead) {
     const auto config = load(R"(plugin_dir: plugins
 log_level: debug
+log_format: json
 workers: 3
 admin:
   socket: run/admin.sock
@@ -64,6 +66,7 @@ services:
 )");
     EXPECT_EQ(config.pluginDir, "/etc/plughost/plugins");
     EXPECT_EQ(config.logLevel, "debug");
+    EXPECT_EQ(config.logFormat, "json");
     EXPECT_EQ(config.workers, 3u);
     EXPECT_EQ(config.admin.socketPath, "/etc/plughost/run/admin.sock");
     ASSERT_EQ(config.admin.listen.size(), 1u);
@@ -102,7 +105,7 @@ TEST(Config, UnknownKeysAreErrors) {
               "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, "
               "enabled, "
               "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, "
-              "send_timeout)");
+              "send_timeout, handshake_timeout)");
     EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
               std::string::npos);
 }
@@ -165,6 +168,10 @@ TEST(Config, TypeAndRangeErrors) {
               "plughost.yaml:5:15: services.a.settings: must be a map of the plugin's settings");
     EXPECT_EQ(errorsOf("log_level: loud\nservices: {}\n"),
               "plughost.yaml:1:12: log_level: 'loud' is not one of: debug, information, warning, error");
+    EXPECT_EQ(errorsOf("log_format: yaml\nservices: {}\n"),
+              "plughost.yaml:1:13: log_format: 'yaml' is not one of: text, json");
+    EXPECT_EQ(errorsOf("log_format: [json]\nservices: {}\n"),
+              "plughost.yaml:1:13: log_format: must be a single value, not a list");
     EXPECT_EQ(errorsOf("workers: -1\nservices: {}\n"),
               "plughost.yaml:1:10: workers: -1 is out of range (0-256)");
     EXPECT_EQ(errorsOf("services:\n  bad name:\n    plugin: echo\n    listen: 7\n"),
@@ -188,13 +195,13 @@ TEST(Config, SyntaxErrorsNamePosition) {
 TEST(Config, EveryProblemIsReportedInFileOrder) {
     const std::string errors =
         errorsOf("services:\n  a:\n    plugin: echo\n    listen: 99999\n  b:\n    listen: 1\n    typo: 2\n");
-    EXPECT_EQ(
-        errors,
-        "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
-        "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
-        "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, "
-        "settings, "
-        "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
+    EXPECT_EQ(errors,
+              "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
+              "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
+              "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, "
+              "settings, "
+              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, "
+              "send_timeout, handshake_timeout)");
 }
 
 TEST(Config, MissingFileIsReported) {

@@ -228,9 +228,10 @@ TEST_F(TlsHost, ClientCertificatesAreRequiredAndChecked) {
     Pki other;
     other.issue("mallory", "");
     // confirm tells who it talks to: the subject of the certificate the host verified (SDK connection()).
-    HostProcess host("services:\n  confirm:\n    plugin: confirm\n"
-                     "    settings: {reply: '{transport} {client}: {message}'}\n    listen:\n" +
-                     tlsListen(pki, ", client_ca: " + pki.path("ca.pem")));
+    HostProcess host(
+        "services:\n  confirm:\n    plugin: confirm\n"
+        "    settings: {reply: '{transport} {client}: {message}'}\n    listen:\n" +
+        tlsListen(pki, ", client_ca: " + pki.path("ca.pem")));
     ASSERT_TRUE(host.started()) << host.log();
     const auto port = host.port("confirm");
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -61,13 +63,52 @@ int decodeStatus(int status) {
     return -1;
 }
 
-// fork+exec with stdout and stderr going to `logPath`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& logPath) {
+// fork+exec with stdout and stderr going to `logPath`; with `launch`, its
+// environment and passed descriptors too.
+pid_t spawn(const std::vector<std::string>& args, const std::string& logPath,
+            const Launch* launch = nullptr) {
     std::vector<char*> argv;
     for (const auto& arg : args) {
         argv.push_back(const_cast<char*>(arg.c_str()));
     }
     argv.push_back(nullptr);
+    // The environment is built before fork: the child of a threaded parent may
+    // not allocate. Only LISTEN_PID's digits are written in the child.
+    std::vector<std::string> environment;
+    std::string listenPid;
+    if (launch != nullptr) {
+        auto overridden = [&](const std::string& entry) {
+            const std::string name = entry.substr(0, entry.find('='));
+            return launch->environment.count(name) > 0 || name.rfind("LISTEN_", 0) == 0 ||
+                   name.rfind("NOTIFY_SOCKET", 0) == 0 || name.rfind("WATCHDOG_", 0) == 0;
+        };
+        for (char** entry = environ; *entry != nullptr; ++entry) {
+            if (!overridden(*entry)) {
+                environment.emplace_back(*entry);
+            }
+        }
+        for (const auto& [name, value] : launch->environment) {
+            environment.push_back(name + "=" + value);
+        }
+        if (!launch->listenFds.empty()) {
+            environment.push_back("LISTEN_FDS=" + std::to_string(launch->listenFds.size()));
+            if (!launch->listenFdNames.empty()) {
+                environment.push_back("LISTEN_FDNAMES=" + launch->listenFdNames);
+            }
+            if (launch->environment.count("LISTEN_PID") == 0) {  // a test may name another process
+                listenPid = "LISTEN_PID=" + std::string(24, '\0');
+            }
+        }
+    }
+    std::vector<char*> envp;
+    for (auto& entry : environment) {
+        envp.push_back(entry.data());
+    }
+    if (!listenPid.empty()) {
+        envp.push_back(listenPid.data());
+    }
+    envp.push_back(nullptr);
+    const std::vector<int> fds = launch != nullptr ? launch->listenFds : std::vector<int>{};
     const pid_t pid = ::fork();
     if (pid == 0) {
         const int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
@@ -78,7 +119,38 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& logPath) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(argv[0], argv.data());
+        if (launch == nullptr) {
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        // Out of the way first, so that placing one cannot overwrite another.
+        int moved[64];
+        const std::size_t count = fds.size() < 64 ? fds.size() : 64;
+        for (std::size_t i = 0; i < count; ++i) {
+            moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            ::dup2(moved[i], 3 + static_cast<int>(i));  // the copy at 3+i is inherited (no FD_CLOEXEC)
+        }
+        if (!listenPid.empty()) {
+            char digits[24];
+            int n = 0;
+            for (pid_t self = ::getpid(); self > 0; self /= 10) {
+                digits[n++] = static_cast<char>('0' + self % 10);
+            }
+            char* out = envp[envp.size() - 2] + std::strlen("LISTEN_PID=");
+            while (n > 0) {
+                *out++ = digits[--n];
+            }
+            *out = '\0';
+        }
+        if (launch->gid >= 0 && (::setgroups(0, nullptr) != 0 || ::setgid(launch->gid) != 0)) {
+            ::_exit(126);
+        }
+        if (launch->uid >= 0 && ::setuid(launch->uid) != 0) {
+            ::_exit(126);
+        }
+        ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
     return pid;
@@ -126,6 +198,21 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
 
 HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extraArgs,
                          std::chrono::milliseconds startTimeout, const std::string& program) {
+    Launch launch;
+    launch.args = std::move(extraArgs);
+    launch.startTimeout = startTimeout;
+    begin(yaml, launch, program);
+}
+
+HostProcess::HostProcess(const std::string& yaml, const Launch& launch) {
+    begin(yaml, launch, PLUGHOSTD_PATH);
+}
+
+void HostProcess::begin(const std::string& yaml, const Launch& launch, const std::string& program) {
+    const bool plain =
+        launch.environment.empty() && launch.listenFds.empty() && launch.uid < 0 && launch.gid < 0;
+    const auto startTimeout = launch.startTimeout;
+    const auto& extraArgs = launch.args;
     std::string config = yaml;
     if (config.find("plugin_dir:") == std::string::npos) {
         config = "plugin_dir: " + std::string(PLUGHOST_PLUGIN_DIR) + "\n" + config;
@@ -139,7 +226,7 @@ HostProcess::HostProcess(const std::string& yaml, std::vector<std::string> extra
     logPath_ = dir_.path() + "/host.log";
     std::vector<std::string> args = {program, "--config", configPath_, "--ready-file", readyPath_};
     args.insert(args.end(), extraArgs.begin(), extraArgs.end());
-    pid_ = spawn(args, logPath_);
+    pid_ = spawn(args, logPath_, plain ? nullptr : &launch);
     started_ = eventually(
         [&] {
             if (std::filesystem::exists(readyPath_)) {

@@ -29,6 +29,22 @@ private:
     std::string path_;
 };
 
+// How to start a host beyond its config: what a service manager would give it.
+struct Launch {
+    std::vector<std::string> args;                   // extra command-line arguments
+    std::map<std::string, std::string> environment;  // set (or replaced) in the host's environment
+    // Passed as descriptors 3, 4, ... with LISTEN_FDS=N and LISTEN_PID=<the host's
+    // pid> (set by the child after fork, as systemd does, unless `environment` has
+    // LISTEN_PID); the test keeps its copies.
+    std::vector<int> listenFds;
+    std::string listenFdNames;  // LISTEN_FDNAMES, when not empty
+    // Started as this user and group from the first instruction (needs root),
+    // e.g. to show that a passed socket needs no privilege; -1 = as the test runs.
+    int uid = -1;
+    int gid = -1;
+    std::chrono::milliseconds startTimeout = std::chrono::seconds(10);
+};
+
 // One plughostd process. The YAML is written to a temp folder as plughost.yaml;
 // unless it sets plugin_dir itself, plugin_dir points at the build's plugins.
 // The host is started with --ready-file, and the constructor waits (bounded)
@@ -39,6 +55,7 @@ public:
     explicit HostProcess(const std::string& yaml, std::vector<std::string> extraArgs = {},
                          std::chrono::milliseconds startTimeout = 10s,
                          const std::string& program = PLUGHOSTD_PATH);
+    HostProcess(const std::string& yaml, const Launch& launch);
     ~HostProcess();  // SIGTERM, bounded wait, SIGKILL as a last resort
     HostProcess(const HostProcess&) = delete;
     HostProcess& operator=(const HostProcess&) = delete;
@@ -74,6 +91,7 @@ public:
     long residentKiB() const;
 
 private:
+    void begin(const std::string& yaml, const Launch& launch, const std::string& program);
     void readReadyFile();
 
     TempDir dir_;

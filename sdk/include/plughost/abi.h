@@ -89,8 +89,9 @@ extern "C" {
 #define PLUGHOST_CLOSE_ERROR 8 /* a plugin callback failed */
 
 /* Opaque handles; only the host knows what is behind them. */
-typedef struct plughost_service plughost_service; /* the host's side of one configured service */
-typedef struct plughost_session plughost_session; /* one client connection */
+typedef struct plughost_service plughost_service;       /* the host's side of one configured service */
+typedef struct plughost_session plughost_session;       /* one client connection */
+typedef struct plughost_connection plughost_connection; /* a session's transport, below (2.2) */
 
 typedef struct plughost_abi_version {
     uint32_t major;
@@ -178,7 +179,7 @@ typedef struct plughost_host_api {
     /* What the session's connection is (see plughost_connection). The plugin
      * sets out->size = sizeof(plughost_connection) first; the host fills the
      * fields that both know of and leaves the rest as they were. */
-    void (*session_connection)(plughost_session* session, struct plughost_connection* out);
+    void (*session_connection)(plughost_session* session, plughost_connection* out);
 } plughost_host_api;
 
 /* How a client reached a service. */
@@ -189,7 +190,7 @@ typedef struct plughost_host_api {
 /* A read-only view of a session's connection (2.2). Strings are host-owned and
  * valid as long as the session handle is; the ones that do not apply have
  * length 0. */
-typedef struct plughost_connection {
+struct plughost_connection {
     size_t size; /* set by the plugin: sizeof(plughost_connection) as it was built */
     int32_t transport;
     const char* tls_version; /* "TLSv1.3" */
@@ -202,7 +203,7 @@ typedef struct plughost_connection {
     size_t peer_subject_length;
     const char* server_name; /* what the client asked for by SNI */
     size_t server_name_length;
-} plughost_connection;
+};
 
 /* Plugin -> host: the plugin's exported table (the data symbol plughost_plugin).
  *

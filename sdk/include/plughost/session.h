@@ -109,7 +109,8 @@ public:
             return text != nullptr ? std::string_view(text, length) : std::string_view();
         };
         return {static_cast<Transport>(info.transport), view(info.tls_version, info.tls_version_length),
-                view(info.tls_cipher, info.tls_cipher_length), view(info.peer_subject, info.peer_subject_length),
+                view(info.tls_cipher, info.tls_cipher_length),
+                view(info.peer_subject, info.peer_subject_length),
                 view(info.server_name, info.server_name_length)};
     }
 
