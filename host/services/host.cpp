@@ -78,6 +78,9 @@ void Host::onReload(std::function<void()> begin, std::function<void()> end) {
 
 void Host::start() {
     std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& warning : config_.warnings) {
+        logger().warning("%s", warning.format());  // an expired certificate: served, and said
+    }
     catalog_ = plugins::Catalog::scan(config_.pluginDir);
     for (const auto& entry : catalog_.entries()) {
         if (entry.loaded()) {
@@ -146,6 +149,9 @@ ReloadResult Host::reload() {
                 result.errors.push_back(problem.format());
             }
             if (problems.empty()) {
+                for (const auto& warning : next.warnings) {
+                    logger().warning("%s", warning.format());
+                }
                 // Settings that only take effect at start (workers, admin, log level and format) keep
                 // their old values.
                 next.workers = config_.workers;

@@ -16,35 +16,11 @@
 
 #include "support/client.h"
 #include "support/host_process.h"
+#include "support/pki.h"
 
 namespace {
 
 using namespace plughost::test;
-
-void run(const std::string& command) {
-    ASSERT_EQ(std::system((command + " 2>/dev/null").c_str()), 0) << command;
-}
-
-// Certificates made with the openssl tool: a CA, and NAME.pem/NAME.key signed by it.
-struct Pki {
-    TempDir dir;
-    std::string path(const std::string& name) const { return dir.path() + "/" + name; }
-    Pki() {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca "
-            "-keyout " +
-            path("ca.key") + " -out " + path("ca.pem"));
-    }
-    void issue(const std::string& name, const std::string& dnsNames, const std::string& as = "") {
-        const std::string out = as.empty() ? name : as;
-        run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name + " -keyout " +
-            path(out + ".key") + " -out " + path(out + ".csr"));
-        dir.write(out + ".ext", "basicConstraints=CA:FALSE\n" +
-                                    (dnsNames.empty() ? std::string() : "subjectAltName=" + dnsNames + "\n"));
-        run("openssl x509 -req -days 2 -in " + path(out + ".csr") + " -CA " + path("ca.pem") + " -CAkey " +
-            path("ca.key") + " -CAcreateserial -extfile " + path(out + ".ext") + " -out " +
-            path(out + ".pem"));
-    }
-};
 
 struct CtxFree {
     void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
@@ -399,6 +375,48 @@ TEST_F(TlsHost, ConfigErrorsNameFileLineAndKey) {
                                   dir.path() + "/missing.pem: No such file or directory"),
               std::string::npos)
         << checked.output;
+}
+
+TEST_F(TlsHost, CheckNamesAKeyThatDoesNotMatchItsCertificate) {
+    pki.issue("other", "DNS:localhost");
+    TempDir dir;
+    const std::string config = dir.write(
+        "plughost.yaml", "plugin_dir: " PLUGHOST_PLUGIN_DIR
+                         "\n"
+                         "services:\n"
+                         "  echo:\n"
+                         "    plugin: echo\n"
+                         "    listen:\n"
+                         "      - address: 127.0.0.1:0\n"
+                         "        tls:\n"
+                         "          certificate: " +
+                             pki.path("server.pem") + "\n          key: " + pki.path("other.key") + "\n");
+    const auto checked = runCtl({"check", config});
+    EXPECT_NE(checked.exitCode, 0);
+    EXPECT_NE(
+        checked.output.find(config + ":9:16: services.echo.listen[0].tls.key: " + pki.path("other.key") +
+                            " does not match the certificate " + pki.path("server.pem")),
+        std::string::npos)
+        << checked.output;
+}
+
+TEST_F(TlsHost, AnExpiredCertificateIsAWarningFromCheckAndTheHost) {
+    pki.issueExpired("expired");
+    const std::string services =
+        "services:\n  echo:\n    plugin: echo\n    listen:\n"
+        "      - address: 127.0.0.1:0\n        tls: {certificate: " +
+        pki.path("expired.pem") + ", key: " + pki.path("expired.key") + "}\n";
+    TempDir dir;
+    const std::string config = dir.write("plughost.yaml", "plugin_dir: " PLUGHOST_PLUGIN_DIR "\n" + services);
+    const auto checked = runCtl({"check", config});
+    EXPECT_EQ(checked.exitCode, 0) << checked.output;
+    EXPECT_NE(checked.output.find("warning: " + config + ":7:28: services.echo.listen[0].tls.certificate: " +
+                                  pki.path("expired.pem") + " expired on "),
+              std::string::npos)
+        << checked.output;
+    HostProcess host(services);
+    ASSERT_TRUE(host.started()) << host.log();
+    EXPECT_TRUE(host.waitForLog(pki.path("expired.pem") + " expired on ")) << host.log();
 }
 
 }  // namespace

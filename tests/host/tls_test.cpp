@@ -16,9 +16,11 @@
 #include <functional>
 
 #include "support/host_process.h"
+#include "support/pki.h"
 
 namespace {
 
+using plughost::test::Pki;
 using plughost::test::TempDir;
 using plughost::transports::failureName;
 using plughost::transports::TlsConnection;
@@ -26,41 +28,13 @@ using plughost::transports::TlsContext;
 using plughost::transports::TlsSettings;
 using plughost::transports::TlsStatus;
 
-void run(const std::string& command) {
-    ASSERT_EQ(std::system((command + " 2>/dev/null").c_str()), 0) << command;
+TlsSettings settingsFor(const Pki& pki, std::initializer_list<std::string> names) {
+    TlsSettings settings;
+    for (const auto& name : names) {
+        settings.certificates.push_back({pki.path(name + ".pem"), pki.path(name + ".key")});
+    }
+    return settings;
 }
-
-// A CA and certificates it signed, made with the openssl command line tool.
-struct Pki {
-    TempDir dir;
-    std::string path(const std::string& name) const { return dir.path() + "/" + name; }
-
-    Pki() {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca "
-            "-keyout " +
-            path("ca.key") + " -out " + path("ca.pem"));
-    }
-    // NAME.pem and NAME.key for subject CN=NAME with the given DNS names, signed by the CA.
-    void issue(const std::string& name, const std::string& dnsNames) {
-        run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name + " -keyout " +
-            path(name + ".key") + " -out " + path(name + ".csr"));
-        std::string ext = "basicConstraints=CA:FALSE\n";
-        if (!dnsNames.empty()) {
-            ext += "subjectAltName=" + dnsNames + "\n";
-        }
-        dir.write(name + ".ext", ext);
-        run("openssl x509 -req -days 2 -in " + path(name + ".csr") + " -CA " + path("ca.pem") + " -CAkey " +
-            path("ca.key") + " -CAcreateserial -extfile " + path(name + ".ext") + " -out " +
-            path(name + ".pem"));
-    }
-    TlsSettings settings(std::initializer_list<std::string> names) const {
-        TlsSettings settings;
-        for (const auto& name : names) {
-            settings.certificates.push_back({path(name + ".pem"), path(name + ".key")});
-        }
-        return settings;
-    }
-};
 
 std::shared_ptr<const TlsContext> make(const TlsSettings& settings) {
     std::string error;
@@ -165,7 +139,7 @@ TEST(Tls, HandshakeThenBytesBothWays) {
     Pki pki;
     pki.issue("server", "DNS:localhost");
     auto client = clientContext(pki);
-    Pair pair(make(pki.settings({"server"})), client.get(), "localhost");
+    Pair pair(make(settingsFor(pki, {"server"})), client.get(), "localhost");
     ASSERT_EQ(pair.handshake(), TlsStatus::Done) << pair.server().failureDetail();
     EXPECT_TRUE(pair.server().handshaken());
     EXPECT_EQ(SSL_get_verify_result(pair.client()), X509_V_OK);
@@ -186,7 +160,7 @@ TEST(Tls, ServerNamePicksTheCertificateAndUnknownNamesGetTheDefault) {
     Pki pki;
     pki.issue("alpha", "DNS:alpha.test");
     pki.issue("beta", "DNS:beta.test,DNS:*.beta.test");
-    auto server = make(pki.settings({"alpha", "beta"}));
+    auto server = make(settingsFor(pki, {"alpha", "beta"}));
     auto client = clientContext(pki);
     for (const auto& [name, expected] :
          std::vector<std::pair<const char*, std::string>>{{"alpha.test", "alpha"},
@@ -207,7 +181,7 @@ TEST(Tls, ClientCertificateRequiredAndItsSubjectKnown) {
     Pki pki;
     pki.issue("server", "DNS:localhost");
     pki.issue("alice", "");
-    auto settings = pki.settings({"server"});
+    auto settings = settingsFor(pki, {"server"});
     settings.clientCa = pki.path("ca.pem");
     auto server = make(settings);
 
@@ -245,7 +219,7 @@ TEST(Tls, ClientCertificateRequiredAndItsSubjectKnown) {
 TEST(Tls, OldProtocolVersionsAreRefused) {
     Pki pki;
     pki.issue("server", "DNS:localhost");
-    auto server = make(pki.settings({"server"}));
+    auto server = make(settingsFor(pki, {"server"}));
     for (const int version : {TLS1_VERSION, TLS1_1_VERSION}) {
         std::unique_ptr<SSL_CTX, CtxFree> old(SSL_CTX_new(TLS_client_method()));
         SSL_CTX_set_security_level(old.get(), 0);
@@ -269,7 +243,7 @@ TEST(Tls, RenegotiationIsRefused) {
     pki.issue("server", "DNS:localhost");
     std::unique_ptr<SSL_CTX, CtxFree> twelve(SSL_CTX_new(TLS_client_method()));
     SSL_CTX_set_max_proto_version(twelve.get(), TLS1_2_VERSION);
-    Pair pair(make(pki.settings({"server"})), twelve.get());
+    Pair pair(make(settingsFor(pki, {"server"})), twelve.get());
     ASSERT_EQ(pair.handshake(), TlsStatus::Done);
     ASSERT_EQ(SSL_renegotiate(pair.client()), 1);
     // The client asks; the server refuses with a no_renegotiation alert, and OpenSSL's client gives
@@ -295,7 +269,7 @@ TEST(Tls, GarbageInsteadOfAClientHelloIsNotTls) {
     pki.issue("server", "DNS:localhost");
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    TlsConnection server(make(pki.settings({"server"})), fds[0]);
+    TlsConnection server(make(settingsFor(pki, {"server"})), fds[0]);
     const std::string garbage = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT_EQ(::write(fds[1], garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
     EXPECT_EQ(server.handshake(), TlsStatus::Failed);
@@ -312,7 +286,7 @@ TEST(Tls, AClientThatGoesAwayMidHandshakeFails) {
     auto client = clientContext(pki);
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    TlsConnection server(make(pki.settings({"server"})), fds[0]);
+    TlsConnection server(make(settingsFor(pki, {"server"})), fds[0]);
     SSL* ssl = SSL_new(client.get());
     SSL_set_fd(ssl, fds[1]);
     SSL_set_connect_state(ssl);
@@ -341,7 +315,7 @@ TEST(Tls, ConfigErrorsNameTheFileAndWhatIsWrong) {
     EXPECT_EQ(error, "cannot read " + pki.path("nope.pem") + ": No such file or directory");
 
     TlsSettings notPem;
-    notPem.certificates.push_back({pki.dir.write("junk.pem", "hello\n"), pki.path("server.key")});
+    notPem.certificates.push_back({pki.dir().write("junk.pem", "hello\n"), pki.path("server.key")});
     EXPECT_FALSE(TlsContext::create(notPem, error, warnings));
     EXPECT_EQ(error.rfind(pki.path("junk.pem") + ": not a PEM certificate chain", 0), 0u) << error;
 
@@ -357,37 +331,12 @@ TEST(Tls, ConfigErrorsNameTheFileAndWhatIsWrong) {
     EXPECT_TRUE(warnings.empty());
 }
 
-// A certificate whose validity ended yesterday, signed by the test CA through the OpenSSL API (the
-// openssl 3.0 command line cannot back-date one without a CA database).
-void writeExpired(const Pki& pki) {
-    EVP_PKEY* key = EVP_EC_gen("P-256");
-    X509* certificate = X509_new();
-    X509_set_version(certificate, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(certificate), 7);
-    X509_gmtime_adj(X509_getm_notBefore(certificate), -2 * 86400);
-    X509_gmtime_adj(X509_getm_notAfter(certificate), -86400);
-    X509_set_pubkey(certificate, key);
-    X509_NAME* name = X509_get_subject_name(certificate);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("expired"),
-                               -1, -1, 0);
-    X509_set_issuer_name(certificate, name);
-    X509_sign(certificate, key, EVP_sha256());
-    FILE* out = std::fopen(pki.path("expired.pem").c_str(), "w");
-    PEM_write_X509(out, certificate);
-    std::fclose(out);
-    out = std::fopen(pki.path("expired.key").c_str(), "w");
-    PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(out);
-    X509_free(certificate);
-    EVP_PKEY_free(key);
-}
-
 TEST(Tls, AnExpiredCertificateIsAWarningNotAnError) {
     Pki pki;
-    writeExpired(pki);
+    pki.issueExpired("expired");
     std::string error;
     std::vector<std::string> warnings;
-    EXPECT_TRUE(TlsContext::create(pki.settings({"expired"}), error, warnings)) << error;
+    EXPECT_TRUE(TlsContext::create(settingsFor(pki, {"expired"}), error, warnings)) << error;
     ASSERT_EQ(warnings.size(), 1u);
     EXPECT_EQ(warnings[0].rfind(pki.path("expired.pem") + " expired on ", 0), 0u) << warnings[0];
 }
