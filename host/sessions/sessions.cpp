@@ -385,6 +385,7 @@ void SessionImpl::handshake(char* buffer, std::size_t capacity) {
         }
         status = tls_->handshake();
         if (status == transports::TlsStatus::Done) {
+            tlsInfo_ = tls_->info();  // read-only from here on: any thread may look
             phase_ = Phase::Open;
             armWriteLocked(false);
         } else if (status == transports::TlsStatus::WantWrite || status == transports::TlsStatus::WantRead) {
@@ -398,7 +399,6 @@ void SessionImpl::handshake(char* buffer, std::size_t capacity) {
         return;
     }
     owner_->stats().tlsHandshakes.fetch_add(1, std::memory_order_relaxed);
-    tlsInfo_ = tls_->info();
     lastActivity_ = loop_.batchTime();
     pluginOpened_ = true;
     if (!guarded("on_open", [this] { return plugin_.open(*this, pluginData_); })) {
