@@ -667,7 +667,9 @@ bool SessionImpl::stalled(Clock::time_point now) {
     if (::ioctl(fd_, SIOCOUTQ, &unacknowledged) != 0 || unacknowledged < 0) {
         return false;
     }
-    const std::uint64_t taken = written_ - static_cast<std::uint64_t>(unacknowledged);
+    // SIOCOUTQ counts what is on the wire: for TLS that is ciphertext, records and all.
+    const std::uint64_t sent = tls_ ? tls_->written() : written_;
+    const std::uint64_t taken = sent - static_cast<std::uint64_t>(unacknowledged);
     if (taken != acknowledged_) {
         acknowledged_ = taken;
         lastTaken_ = now;

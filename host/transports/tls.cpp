@@ -246,6 +246,8 @@ TlsStatus TlsConnection::read(char* buffer, std::size_t capacity, std::size_t& n
     return status(0, "read");
 }
 
+std::uint64_t TlsConnection::written() const { return BIO_number_written(SSL_get_wbio(ssl_.get())); }
+
 bool TlsConnection::pending() const { return SSL_has_pending(ssl_.get()) == 1; }
 
 TlsStatus TlsConnection::write(const char* data, std::size_t size, std::size_t& n) {

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,8 @@ public:
     bool pending() const;
     // Writes plaintext; `n` is what was taken (possibly less than size) when the status is Done.
     TlsStatus write(const char* data, std::size_t size, std::size_t& n);
+    // Bytes written to the descriptor so far: ciphertext, handshake and alerts included.
+    std::uint64_t written() const;
     // Sends close_notify (best effort, never blocking).
     void shutdown();
 

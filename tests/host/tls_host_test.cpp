@@ -37,8 +37,11 @@ CtxPtr clientContext(const Pki& pki) {
 // A blocking TLS client over loopback with a 5 s timeout on every read and write.
 class TlsClient {
 public:
-    TlsClient(std::uint16_t port, SSL_CTX* ctx, const char* serverName = "localhost") {
+    TlsClient(std::uint16_t port, SSL_CTX* ctx, const char* serverName = "localhost", int receiveBuffer = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (receiveBuffer > 0) {
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+        }
         timeval timeout{5, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
         ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -417,6 +420,28 @@ TEST_F(TlsHost, AnExpiredCertificateIsAWarningFromCheckAndTheHost) {
     HostProcess host(services);
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_TRUE(host.waitForLog(pki.path("expired.pem") + " expired on ")) << host.log();
+}
+
+TEST_F(TlsHost, ATlsClientThatStopsReadingIsClosedAfterSendTimeout) {
+    HostProcess host(
+        "services:\n  echo:\n    plugin: echo\n    send_timeout: 1s\n    max_queue: 64MiB\n"
+        "    listen:\n" +
+        tlsListen(pki));
+    ASSERT_TRUE(host.started()) << host.log();
+    auto ctx = clientContext(pki);
+    TlsClient good(host.port("echo"), ctx.get());
+    ASSERT_TRUE(good.handshaken());
+    TlsClient stalled(host.port("echo"), ctx.get(), "localhost", 4096);
+    ASSERT_TRUE(stalled.handshaken());
+    // 4 MiB the host echoes into a client that never reads: far more than the kernel buffers hold, far
+    // less than max_queue, so only send_timeout (measured from the ciphertext the client takes) ends it.
+    const std::string chunk(64 * 1024, 'z');
+    for (int i = 0; i < 64 && stalled.send(chunk); ++i) {
+    }
+    std::string status;
+    EXPECT_TRUE(waitStatus(host, "\"too_slow\" *: *1", status)) << status;
+    ASSERT_TRUE(good.send("unaffected\n"));
+    EXPECT_EQ(good.line(), "unaffected");
 }
 
 }  // namespace
