@@ -1571,17 +1571,34 @@ int runHold(const Options& options) {
     const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
     for (const std::size_t stage : stages) {
         const u64 stageBegan = nowNs();
-        Opened more = openConnections(endpoint, stage - opened.fds.size(), deadline);
+        // With --tls, connections are opened and their handshakes completed 256 at a time, as clients
+        // that connect and then speak at once would (a server's handshake timeout runs from accept).
+        Opened more;
+        std::vector<SslPtr> sessions;
+        const std::size_t batch = context ? 256 : stage - opened.fds.size();
+        for (std::size_t left = stage - opened.fds.size(); left > 0;) {
+            const std::size_t count = std::min(left, batch);
+            Opened some = openConnections(endpoint, count, deadline);
+            more.failed += some.failed;
+            if (more.firstError.empty()) {
+                more.firstError = some.firstError;
+            }
+            std::vector<SslPtr> made(some.fds.size());
+            if (context) {
+                made = handshakeAll(context.get(), some.fds, deadline, more.failed, more.firstError);
+            }
+            more.fds.insert(more.fds.end(), some.fds.begin(), some.fds.end());
+            for (auto& session : made) {
+                sessions.push_back(std::move(session));
+            }
+            left -= count;
+        }
         connectMs += static_cast<double>(nowNs() - stageBegan) / 1e6;
         opened.failed += more.failed;
         if (opened.firstError.empty()) {
             opened.firstError = more.firstError;
         }
         const std::size_t first = held.size();
-        std::vector<SslPtr> sessions(more.fds.size());
-        if (context) {
-            sessions = handshakeAll(context.get(), more.fds, deadline, opened.failed, opened.firstError);
-        }
         for (std::size_t m = 0; m < more.fds.size(); ++m) {
             const int fd = more.fds[m];
             const std::size_t index = opened.fds.size();
