@@ -501,6 +501,17 @@ private:
                 problem(map["handshake_timeout"], path + ".handshake_timeout", "must be more than 0");
             }
         }
+        if (map["udp_amplification"]) {
+            const std::string text = scalar(map["udp_amplification"], path + ".udp_amplification");
+            const auto value = typed::number(map["udp_amplification"]);
+            if (map["udp_amplification"].IsScalar() && (!value || !(*value >= 1 && *value <= 100))) {
+                problem(map["udp_amplification"], path + ".udp_amplification",
+                        typed::quoted(text) +
+                            " is not a factor between 1 and 100 (a UDP session sends its peer at most this "
+                            "many times the bytes the peer sent it)");
+            }
+            limits.udpAmplification = value && *value >= 1 && *value <= 100 ? *value : 3.0;
+        }
         return limits;
     }
 
