@@ -195,6 +195,30 @@ TEST(Udp, ASessionNeverSendsMoreThanTheAmplificationBound) {
     EXPECT_FALSE(other.pending());
 }
 
+TEST(Udp, AdmissionAppliesToTheFirstDatagramAndARefusedPeerGetsNoAnswer) {
+    HostProcess host(
+        "services:\n  echo:\n    plugin: echo\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n"
+        "    max_connections: 1\n  guarded:\n    plugin: echo\n"
+        "    listen: [{address: 127.0.0.1:0, protocol: udp}]\n    deny: [127.0.0.1]\n");
+    ASSERT_TRUE(host.started()) << host.log();
+    Peer first;
+    Peer second;
+    ASSERT_TRUE(first.send(host.port("echo"), "one"));
+    EXPECT_EQ(first.receive(), "one");
+    // max_connections counts UDP sessions: a second peer is refused, silently, while the first is served.
+    ASSERT_TRUE(second.send(host.port("echo"), "two"));
+    std::string status;
+    ASSERT_TRUE(waitStatus(host, "\"refused\" *: *\\{[^}]*\"limit\" *: *1", status)) << status;
+    EXPECT_TRUE(std::regex_search(status, std::regex("\"refused\" *: *1"))) << status;
+    EXPECT_FALSE(second.pending());
+    ASSERT_TRUE(first.send(host.port("echo"), "still"));
+    EXPECT_EQ(first.receive(), "still");
+    // deny applies too.
+    ASSERT_TRUE(first.send(host.port("guarded"), "let me in"));
+    ASSERT_TRUE(waitStatus(host, "\"acl\" *: *1", status)) << status;
+    EXPECT_FALSE(first.pending());
+}
+
 TEST(Udp, IdleSessionsExpire) {
     HostProcess host(
         "services:\n  echo:\n    plugin: echo\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n"
