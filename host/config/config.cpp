@@ -475,7 +475,9 @@ private:
         }
         if (map["idle_timeout"]) {
             limits.idleTimeout = parsed(map["idle_timeout"], path + ".idle_timeout", parseDuration);
-            limits.idleTimeoutSet = true;
+            // Only a service's own idle_timeout is meant for its UDP sessions: one under defaults: was
+            // written with TCP sessions in mind (the shipped config has 10m there).
+            limits.idleTimeoutSet = path != "defaults";
         }
         if (map["max_line"]) {
             const std::size_t value = parsed(map["max_line"], path + ".max_line", parseSize);

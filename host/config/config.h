@@ -88,7 +88,8 @@ struct Limits {
     std::chrono::milliseconds sendTimeout{
         30000};  // output owed and none taken for this long: too slow; 0 = never
     std::chrono::milliseconds handshakeTimeout{10000};  // a TLS handshake not done by then is closed
-    bool idleTimeoutSet = false;  // idle_timeout was written (here or in defaults:); UDP's default is short
+    bool idleTimeoutSet =
+        false;  // the service wrote its own idle_timeout (not defaults:); else UDP's is short
     double udpAmplification = 3;  // UDP: a session sends its peer at most this many times the bytes it got
     // The idle timeout of a UDP session: idle_timeout if set, else kUdpIdleDefault.
     std::chrono::milliseconds udpIdleTimeout() const;

@@ -125,10 +125,14 @@ TEST(Config, UdpListenEntries) {
     EXPECT_FALSE(config.services.front().limits.idleTimeoutSet);
     EXPECT_EQ(config.services.front().limits.udpIdleTimeout(), std::chrono::seconds(30));
     EXPECT_EQ(config.services.front().limits.idleTimeout, std::chrono::minutes(10));
+    // idle_timeout under defaults: is for TCP; the service's own applies to its UDP sessions too.
     const HostConfig set = load(
         "defaults: {idle_timeout: 5m}\nservices:\n  a:\n    plugin: echo\n"
-        "    listen: [{address: 7007, protocol: udp}]\n");
-    EXPECT_EQ(set.services.front().limits.udpIdleTimeout(), std::chrono::minutes(5));
+        "    listen: [{address: 7007, protocol: udp}]\n  b:\n    plugin: echo\n"
+        "    listen: [{address: 7008, protocol: udp}]\n    idle_timeout: 2m\n");
+    EXPECT_EQ(set.services[0].limits.udpIdleTimeout(), std::chrono::seconds(30));
+    EXPECT_EQ(set.services[0].limits.idleTimeout, std::chrono::minutes(5));
+    EXPECT_EQ(set.services[1].limits.udpIdleTimeout(), std::chrono::minutes(2));
     // Whether an address is UDP is part of the service.
     EXPECT_NE(load("services:\n  a:\n    plugin: echo\n    listen: [{address: 7007, protocol: udp}]\n")
                   .services.front()
