@@ -84,12 +84,13 @@ std::string UdpSocket::bound() const {
 // ---- UdpSession --------------------------------------------------------------
 
 UdpSession::UdpSession(std::shared_ptr<UdpEndpoint> endpoint, const sockaddr_storage& peer,
-                       socklen_t peerLength, std::string peerText, admission::Ticket ticket)
+                       socklen_t peerLength, std::string peerText, std::string key, admission::Ticket ticket)
     : id_(sessions::newSessionId()),
       endpoint_(std::move(endpoint)),
       peerAddress_(peer),
       peerLength_(peerLength),
       peerText_(std::move(peerText)),
+      key_(std::move(key)),
       ticket_(std::move(ticket)),
       openedAt_(Clock::now()) {
     lastActivity_ = ticks(openedAt_);
@@ -324,11 +325,9 @@ void UdpEndpoint::closeLater(const std::shared_ptr<UdpSession>& session) {
 }
 
 void UdpEndpoint::ended(const UdpSession& session) {
-    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-        if (it->second.get() == &session) {
-            sessions_.erase(it);
-            return;
-        }
+    const auto found = sessions_.find(session.key());
+    if (found != sessions_.end() && found->second.get() == &session) {
+        sessions_.erase(found);
     }
 }
 
@@ -384,7 +383,7 @@ void UdpEndpoint::receive(std::size_t count) {
             }
             auto session =
                 std::make_shared<UdpSession>(shared_from_this(), from, messages_[i].msg_hdr.msg_namelen,
-                                             peer.toString(), std::move(ticket));
+                                             peer.toString(), key, std::move(ticket));
             found = sessions_.emplace(key, session).first;
             session->open();
             if (session->finished()) {

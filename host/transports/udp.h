@@ -60,7 +60,7 @@ class UdpEndpoint;
 class UdpSession final : public plugins::SessionPort, public std::enable_shared_from_this<UdpSession> {
 public:
     UdpSession(std::shared_ptr<UdpEndpoint> endpoint, const sockaddr_storage& peer, socklen_t peerLength,
-               std::string peerText, admission::Ticket ticket);
+               std::string peerText, std::string key, admission::Ticket ticket);
 
     std::uint64_t id() const override { return id_; }
     const std::string& peer() const override { return peerText_; }
@@ -77,6 +77,7 @@ public:
     bool idle(std::chrono::steady_clock::time_point now) const;
     void finish(plughost::CloseReason reason);
     bool finished() const { return closed_.load(); }
+    const std::string& key() const { return key_; }  // the endpoint's key for the peer
 
 private:
     template <class Callback>
@@ -87,6 +88,7 @@ private:
     sockaddr_storage peerAddress_;
     socklen_t peerLength_;
     const std::string peerText_;
+    const std::string key_;
     admission::Ticket ticket_;
     const std::chrono::steady_clock::time_point openedAt_;
 
