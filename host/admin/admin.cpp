@@ -101,6 +101,17 @@ std::string statusJson(const HostStatus& status) {
             tls->set("failed", failed);
             row->set("tls", tls);
         }
+        if (service.udp) {
+            auto udp = ordered();
+            udp->set("datagrams_in", service.udpIn);
+            udp->set("datagrams_out", service.udpOut);
+            auto dropped = ordered();
+            for (const auto& [reason, count] : service.udpDropped) {
+                dropped->set(reason, count);
+            }
+            udp->set("dropped", dropped);
+            row->set("udp", udp);
+        }
         services->add(row);
     }
     root->set("services", services);
@@ -272,6 +283,27 @@ std::string metricsText(const HostStatus& status, const ProcessStats& process) {
     for (const auto& service : status.services) {
         for (const auto& [reason, count] : service.tlsFailed) {
             out << "plughost_tls_failed_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
+                << count << '\n';
+        }
+    }
+    family("plughost_udp_datagrams_received_total", "counter",
+           "UDP datagrams received, dropped ones included.");
+    for (const auto& service : status.services) {
+        if (service.udp) {
+            out << "plughost_udp_datagrams_received_total{" << labels(service) << "} " << service.udpIn
+                << '\n';
+        }
+    }
+    family("plughost_udp_datagrams_sent_total", "counter", "UDP datagrams sent.");
+    for (const auto& service : status.services) {
+        if (service.udp) {
+            out << "plughost_udp_datagrams_sent_total{" << labels(service) << "} " << service.udpOut << '\n';
+        }
+    }
+    family("plughost_udp_dropped_total", "counter", "UDP datagrams dropped, received or to send, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.udpDropped) {
+            out << "plughost_udp_dropped_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
                 << count << '\n';
         }
     }

@@ -88,7 +88,8 @@ Cidr parseCidr(const std::string& text) {
 std::string Limits::describe() const {
     std::ostringstream out;
     out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine
-        << ',' << maxQueue << ',' << sendTimeout.count() << ',' << handshakeTimeout.count() << ",allow=";
+        << ',' << maxQueue << ',' << sendTimeout.count() << ',' << handshakeTimeout.count() << ','
+        << idleTimeoutSet << ',' << udpAmplification << ",allow=";
     for (const auto& cidr : allow) {
         out << cidr.text << ' ';
     }
@@ -97,6 +98,10 @@ std::string Limits::describe() const {
         out << cidr.text << ' ';
     }
     return out.str();
+}
+
+std::chrono::milliseconds Limits::udpIdleTimeout() const {
+    return idleTimeoutSet ? idleTimeout : kUdpIdleDefault;
 }
 
 bool Limits::admits(const Poco::Net::IPAddress& address) const {
@@ -124,7 +129,7 @@ std::string ServiceConfig::fingerprint() const {
     // Whether an address speaks TLS is part of the service; which certificates it uses is not: a reload
     // hands new ones to the running listener, and open sessions keep theirs.
     for (const auto& address : listen) {
-        out << address.text() << (address.tls ? "+tls" : "") << ',';
+        out << address.text() << (address.tls ? "+tls" : "") << (address.udp ? "+udp" : "") << ',';
     }
     out << ";limits=" << limits.describe() << ";settings=";
     YAML::Emitter emitter;
@@ -470,6 +475,9 @@ private:
         }
         if (map["idle_timeout"]) {
             limits.idleTimeout = parsed(map["idle_timeout"], path + ".idle_timeout", parseDuration);
+            // Only a service's own idle_timeout is meant for its UDP sessions: one under defaults: was
+            // written with TCP sessions in mind (the shipped config has 10m there).
+            limits.idleTimeoutSet = path != "defaults";
         }
         if (map["max_line"]) {
             const std::size_t value = parsed(map["max_line"], path + ".max_line", parseSize);
@@ -494,6 +502,17 @@ private:
             if (map["handshake_timeout"].IsScalar() && limits.handshakeTimeout.count() <= 0) {
                 problem(map["handshake_timeout"], path + ".handshake_timeout", "must be more than 0");
             }
+        }
+        if (map["udp_amplification"]) {
+            const std::string text = scalar(map["udp_amplification"], path + ".udp_amplification");
+            const auto value = typed::number(map["udp_amplification"]);
+            if (map["udp_amplification"].IsScalar() && (!value || !(*value >= 1 && *value <= 100))) {
+                problem(map["udp_amplification"], path + ".udp_amplification",
+                        typed::quoted(text) +
+                            " is not a factor between 1 and 100 (a UDP session sends its peer at most this "
+                            "many times the bytes the peer sent it)");
+            }
+            limits.udpAmplification = value && *value >= 1 && *value <= 100 ? *value : 3.0;
         }
         return limits;
     }
@@ -602,6 +621,7 @@ private:
             YAML::Node item = entry;
             std::string addressPath = itemPath;
             std::shared_ptr<const ListenTls> tls;
+            bool udp = false;
             if (entry.IsMap()) {
                 checkKeys(entry, itemPath,
                           tlsAllowed ? keysOf(Section::Listen) : std::vector<std::string>{"address"});
@@ -611,6 +631,22 @@ private:
                 }
                 item.reset(entry["address"]);  // rebinds (operator= would overwrite the map in the document)
                 addressPath = itemPath + ".address";
+                if (tlsAllowed && entry["protocol"]) {
+                    const std::string protocol = scalar(entry["protocol"], itemPath + ".protocol");
+                    if (protocol == "udp") {
+                        udp = true;
+                    } else if (entry["protocol"].IsScalar() && protocol != "tcp") {
+                        problem(entry["protocol"], itemPath + ".protocol",
+                                typed::quoted(protocol) + " is not a protocol; use tcp (the default) or udp");
+                        return;
+                    }
+                    if (udp && entry["tls"]) {
+                        problem(
+                            entry["tls"], itemPath + ".tls",
+                            "TLS is for TCP only: a udp listen entry cannot have tls (DTLS is not offered)");
+                        return;
+                    }
+                }
                 if (tlsAllowed && entry["tls"]) {
                     tls = readTls(entry["tls"], itemPath + ".tls");
                     if (!tls) {
@@ -625,6 +661,7 @@ private:
             try {
                 addresses.push_back(parseListenAddress(text));
                 addresses.back().tls = tls;
+                addresses.back().udp = udp;
             } catch (const std::invalid_argument& error) {
                 problem(item, addressPath, error.what());
             }
@@ -722,14 +759,18 @@ private:
                     continue;
                 }
                 for (const auto& claim : claims) {
+                    if (claim.address.udp != address.udp) {
+                        continue;  // TCP and UDP ports are separate spaces
+                    }
                     const bool sameFamily = claim.address.isIPv6() == address.isIPv6();
                     const bool overlap = claim.address.host == address.host ||
                                          (sameFamily && (claim.address.isWildcard() || address.isWildcard()));
                     if (claim.address.port == address.port && overlap) {
                         const Position other = claim.service->at;
                         problem(listenNodes_[service.name], "services." + service.name + ".listen",
-                                address.text() + " is also used by service '" + claim.service->name + "' (" +
-                                    other.file + ":" + std::to_string(other.line) + ")");
+                                address.text() + (address.udp ? " (udp)" : "") +
+                                    " is also used by service '" + claim.service->name + "' (" + other.file +
+                                    ":" + std::to_string(other.line) + ")");
                     }
                 }
                 claims.push_back({&service, address});

@@ -55,7 +55,9 @@ struct ListenAddress {
     std::string host;
     std::uint16_t port = 0;
     std::shared_ptr<const ListenTls> tls;
-    std::string text() const;  // "127.0.0.1:7007", "[::1]:7007"
+    bool udp = false;  // `protocol: udp`: datagrams, each remote address:port a session (never with tls)
+    std::string text()
+        const;  // the address only; TCP and UDP may share one  // "127.0.0.1:7007", "[::1]:7007"
     bool isWildcard() const { return host == "0.0.0.0" || host == "::"; }
     bool isIPv6() const { return host.find(':') != std::string::npos; }
 };
@@ -71,6 +73,9 @@ struct Cidr {
 Cidr parseCidr(const std::string& text);
 
 // Limits and access rules the host enforces for every session of a service.
+// A UDP session that nothing came from or went to for this long ends, unless idle_timeout says otherwise.
+constexpr std::chrono::milliseconds kUdpIdleDefault{30000};
+
 struct Limits {
     std::size_t maxConnections = 1024;              // concurrent sessions of the service
     std::size_t maxPerIp = 0;                       // concurrent sessions from one address; 0 = no limit
@@ -83,7 +88,12 @@ struct Limits {
     std::chrono::milliseconds sendTimeout{
         30000};  // output owed and none taken for this long: too slow; 0 = never
     std::chrono::milliseconds handshakeTimeout{10000};  // a TLS handshake not done by then is closed
-    std::string describe() const;                       // every value, for fingerprints
+    bool idleTimeoutSet =
+        false;  // the service wrote its own idle_timeout (not defaults:); else UDP's is short
+    double udpAmplification = 3;  // UDP: a session sends its peer at most this many times the bytes it got
+    // The idle timeout of a UDP session: idle_timeout if set, else kUdpIdleDefault.
+    std::chrono::milliseconds udpIdleTimeout() const;
+    std::string describe() const;  // every value, for fingerprints
     // True when `address` may connect, by the allow/deny rules.
     bool admits(const Poco::Net::IPAddress& address) const;
 };

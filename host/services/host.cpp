@@ -264,6 +264,17 @@ HostStatus Host::status() const {
                     stats.tlsFailed[i].load();
             }
         }
+        for (const auto& address : service->config().listen) {
+            row.udp = row.udp || address.udp;
+        }
+        if (row.udp) {
+            row.udpIn = stats.udpIn.load();
+            row.udpOut = stats.udpOut.load();
+            for (std::size_t i = 0; i < sessions::kUdpDropCount; ++i) {
+                row.udpDropped[sessions::udpDropName(static_cast<sessions::UdpDrop>(i))] =
+                    stats.udpDropped[i].load();
+            }
+        }
         status.services.push_back(std::move(row));
     }
     return status;

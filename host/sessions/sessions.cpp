@@ -736,9 +736,14 @@ void EventLoop::adoptPending() {
     std::uint64_t counter;
     [[maybe_unused]] const ssize_t n = ::read(wakeFd_, &counter, sizeof counter);
     std::vector<Arrival> arrived;
+    std::vector<std::function<void()>> tasks;
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         arrived.swap(pending_);
+        tasks.swap(tasks_);
+    }
+    for (auto& task : tasks) {
+        task();
     }
     for (auto& arrival : arrived) {
         auto session =
@@ -754,6 +759,44 @@ void EventLoop::adoptPending() {
         count_.fetch_add(1, std::memory_order_relaxed);
         session->opened();
     }
+}
+
+void EventLoop::post(std::function<void()> task) {
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        tasks_.push_back(std::move(task));
+    }
+    wake();
+}
+
+bool EventLoop::watch(int fd, const std::shared_ptr<FdHandler>& handler) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    // Sessions are at least 8-byte aligned: a set low bit marks a handler.
+    event.data.u64 = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(handler.get())) | 1u;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+        return false;
+    }
+    handlers_.emplace(handler.get(), handler);
+    return true;
+}
+
+void EventLoop::unwatch(int fd, FdHandler& handler) {
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    const auto found = handlers_.find(&handler);
+    if (found != handlers_.end()) {
+        // Events for it may still wait in this batch: it is freed with the retired sessions.
+        retiredHandlers_.push_back(std::move(found->second));
+        handlers_.erase(found);
+    }
+}
+
+std::uint64_t newSessionId() { return nextSessionId++; }
+
+const char* udpDropName(UdpDrop drop) {
+    static const char* const names[kUdpDropCount] = {"low_port",  "refused",     "amplification",
+                                                     "too_large", "send_failed", "closed"};
+    return names[static_cast<std::size_t>(drop)];
 }
 
 void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
@@ -817,6 +860,9 @@ void EventLoop::sweep() {
     for (SessionImpl* session : stalled) {
         session->closeStalled();
     }
+    for (const auto& entry : handlers_) {
+        entry.second->sweep(now);
+    }
 }
 
 void EventLoop::run() {
@@ -829,6 +875,15 @@ void EventLoop::run() {
         const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
         batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
+            const std::uint64_t tag = events[i].data.u64;
+            if (tag & 1u) {
+                auto* handler =
+                    reinterpret_cast<FdHandler*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
+                if (handlers_.count(handler) != 0) {
+                    handler->ready(events[i].events, readBuffer_.data(), readBuffer_.size());
+                }
+                continue;
+            }
             auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
             if (session == nullptr) {
                 adoptPending();
@@ -851,8 +906,18 @@ void EventLoop::run() {
         }
         flushDirty();
         retired_.clear();
+        retiredHandlers_.clear();
     }
     adoptPending();
+    std::vector<std::shared_ptr<FdHandler>> handlers;
+    for (const auto& entry : handlers_) {
+        handlers.push_back(entry.second);
+    }
+    for (const auto& handler : handlers) {
+        handler->shutdown();
+    }
+    handlers_.clear();
+    retiredHandlers_.clear();
     std::vector<std::shared_ptr<SessionImpl>> remaining;
     for (const auto& entry : sessions_) {
         remaining.push_back(entry.second);

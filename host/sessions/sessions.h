@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,29 @@ struct Stats {
     DurationHistogram sessionDurations;
     std::atomic<std::uint64_t> tlsHandshakes{0};  // TLS sessions that reached the plugin
     std::atomic<std::uint64_t> tlsFailed[transports::kTlsFailureCount] = {};  // by TlsFailure
+    // UDP (transports/udp.h): datagrams received and sent, and those dropped, by UdpDrop.
+    std::atomic<std::uint64_t> udpIn{0};
+    std::atomic<std::uint64_t> udpOut{0};
+    std::atomic<std::uint64_t> udpDropped[6] = {};
+};
+
+// Why a UDP datagram was dropped (the index into Stats::udpDropped).
+enum class UdpDrop { LowPort, Refused, Amplification, TooLarge, SendFailed, Closed };
+constexpr std::size_t kUdpDropCount = 6;
+const char* udpDropName(UdpDrop drop);
+// A session id no other session (TCP, TLS or UDP) has. Any thread.
+std::uint64_t newSessionId();  // "low_port", "refused", "amplification", "too_large", ...
+
+// A descriptor in a loop's epoll set that is not a TCP session (a UDP endpoint). I/O thread only.
+class FdHandler {
+public:
+    virtual ~FdHandler() = default;
+    // EPOLLIN (or an error) on the descriptor; `buffer` is the loop's scratch space.
+    virtual void ready(std::uint32_t events, char* buffer, std::size_t capacity) = 0;
+    // Every sweep interval (100 ms): expire what is idle.
+    virtual void sweep(std::chrono::steady_clock::time_point now) = 0;
+    // The loop is shutting down: end everything with CloseReason::Shutdown.
+    virtual void shutdown() = 0;
 };
 
 class SessionImpl;
@@ -220,6 +244,12 @@ public:
     void retire(const std::shared_ptr<SessionImpl>& session);
     // When the current batch of events began (one clock read per batch). I/O thread only.
     std::chrono::steady_clock::time_point batchTime() const { return batchTime_; }
+    // Runs `task` on this loop's thread, soon (after the current batch). Any thread.
+    void post(std::function<void()> task);
+    // Adds a descriptor with its handler to this loop's epoll set (EPOLLIN), and takes it out again;
+    // the handler must outlive its registration. I/O thread only. watch() returns false with errno.
+    bool watch(int fd, const std::shared_ptr<FdHandler>& handler);
+    void unwatch(int fd, FdHandler& handler);
 
 private:
     void run();
@@ -241,6 +271,10 @@ private:
         std::shared_ptr<const transports::TlsContext> tls;
     };
     std::vector<Arrival> pending_;
+    std::vector<std::function<void()>> tasks_;  // from post(); under pendingMutex_
+    // Handlers in the epoll set; their epoll data is the pointer with the low bit set. I/O thread only.
+    std::unordered_map<FdHandler*, std::shared_ptr<FdHandler>> handlers_;
+    std::vector<std::shared_ptr<FdHandler>> retiredHandlers_;                  // unwatched this batch
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
@@ -266,6 +300,8 @@ public:
     void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
                std::shared_ptr<const transports::TlsContext> tls = nullptr);
     std::size_t size() const { return loops_.size(); }
+    // The loop that gets the next thing to own (round-robin, like adopt()).
+    EventLoop& next() { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
     // Each loop's heartbeat(), in loop order. Any thread.
     std::vector<std::uint64_t> heartbeats() const;
 
