@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= config/plughost.yaml
-PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc
+PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc libssl-dev openssl
 # The tests build one plugin with clang and libc++ (the C ABI must not care), read ELF files,
 # check the formatting of the tree, render the man pages (man-db), run the bash completion with
 # bash-completion's helpers and lint /metrics with promtool (in prometheus); the package tests

@@ -6,6 +6,11 @@
 //           [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]
 //   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]
 //   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
+//   handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]
+//   udp     [--host H] --port P [--peers N] [--size S] [--window W] [--duration SEC] [--warmup SEC]
+//           [--server-pid PID]
+// echo and hold take --tls 1 (a full TLS 1.3 handshake on every connection first, then the same loop
+// through OpenSSL); --tls-version and --tls-group choose the protocol and key exchange.
 //
 // Each mode prints a human-readable summary and, last, one machine-readable line
 //   RESULT key=value key=value ...
@@ -17,6 +22,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -39,6 +46,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -257,6 +265,184 @@ Opened openConnections(const Endpoint& endpoint, std::size_t count, u64 deadline
     return opened;
 }
 
+// ---- TLS (--tls 1) -------------------------------------------------------------------------------
+
+struct SslContextFree {
+    void operator()(SSL_CTX* context) const { SSL_CTX_free(context); }
+};
+struct SslFree {
+    void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslContextPtr = std::unique_ptr<SSL_CTX, SslContextFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+// The client side of every TLS cell, the same against every server: TLS 1.3 with OpenSSL's default
+// cipher suites, one key-exchange group (--tls-group, X25519 unless told), no session cache and no
+// tickets, so that every connection is a full handshake. The bench's certificate is a throwaway: not
+// verified.
+SslContextPtr clientContext(const Options& options) {
+    SslContextPtr context(SSL_CTX_new(TLS_client_method()));
+    if (!context) {
+        throw std::runtime_error("SSL_CTX_new failed");
+    }
+    const std::string version = options.text("tls-version", "1.3");
+    const int protocol = version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+    if (version != "1.2" && version != "1.3") {
+        throw UsageError("--tls-version must be 1.2 or 1.3");
+    }
+    SSL_CTX_set_min_proto_version(context.get(), protocol);
+    SSL_CTX_set_max_proto_version(context.get(), protocol);
+    const std::string group = options.text("tls-group", "X25519");
+    if (SSL_CTX_set1_groups_list(context.get(), group.c_str()) != 1) {
+        throw UsageError("--tls-group: OpenSSL does not know '" + group + "'");
+    }
+    SSL_CTX_set_session_cache_mode(context.get(), SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(context.get(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_mode(context.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                        SSL_MODE_RELEASE_BUFFERS);
+    return context;
+}
+
+bool tlsWanted(const Options& options) { return options.integer("tls", 0, 0, 1) == 1; }
+
+std::string sslErrorText() {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) {
+        return std::strerror(errno);
+    }
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    return text;
+}
+
+// An OpenSSL result mapped to the socket calls' convention: -1 with EAGAIN when it must wait, 0 when
+// the peer closed, -1 with ECONNRESET on any other failure.
+ssize_t sslResult(SSL* ssl, int result, std::size_t done) {
+    if (result == 1) {
+        return static_cast<ssize_t>(done);
+    }
+    const int error = SSL_get_error(ssl, result);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ERR_clear_error();
+    if (error == SSL_ERROR_ZERO_RETURN) {
+        return 0;
+    }
+    errno = ECONNRESET;
+    return -1;
+}
+
+// send/recv over a plain socket (ssl null) or through its TLS session.
+ssize_t linkSend(int fd, SSL* ssl, const char* data, std::size_t length) {
+    if (ssl == nullptr) {
+        return ::send(fd, data, length, MSG_NOSIGNAL);
+    }
+    std::size_t written = 0;
+    const int result = SSL_write_ex(ssl, data, length, &written);  // before `written` is read
+    return sslResult(ssl, result, written);
+}
+ssize_t linkRecv(int fd, SSL* ssl, char* data, std::size_t length) {
+    if (ssl == nullptr) {
+        return ::recv(fd, data, length, 0);
+    }
+    std::size_t read = 0;
+    const int result = SSL_read_ex(ssl, data, length, &read);
+    return sslResult(ssl, result, read);
+}
+
+// Completes the TLS handshake on every connected fd (fds[i] < 0 stays without), all at once on one
+// epoll; fails[] those that did not complete by the deadline. Returns one session per fd (null where
+// none).
+std::vector<SslPtr> handshakeAll(SSL_CTX* context, const std::vector<int>& fds, u64 deadline,
+                                 std::size_t& failed, std::string& firstError) {
+    std::vector<SslPtr> sessions(fds.size());
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::size_t pending = 0;
+    auto fail = [&](std::size_t index, const std::string& why) {
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, fds[index], nullptr);
+        sessions[index].reset();
+        ++failed;
+        --pending;
+        if (firstError.empty()) {
+            firstError = why;
+        }
+    };
+    // Advances one handshake; re-arms epoll for what OpenSSL waits for.
+    auto step = [&](std::size_t index) {
+        SSL* ssl = sessions[index].get();
+        const int result = SSL_do_handshake(ssl);
+        if (result == 1) {
+            ::epoll_ctl(epoll, EPOLL_CTL_DEL, fds[index], nullptr);
+            --pending;
+            return;
+        }
+        const int error = SSL_get_error(ssl, result);
+        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+            fail(index, "TLS handshake: " + sslErrorText());
+            return;
+        }
+        epoll_event event{};
+        event.events = error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+        event.data.u64 = index;
+        ::epoll_ctl(epoll, EPOLL_CTL_MOD, fds[index], &event);
+    };
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i] < 0) {
+            continue;
+        }
+        sessions[i].reset(SSL_new(context));
+        SSL_set_fd(sessions[i].get(), fds[i]);
+        SSL_set_connect_state(sessions[i].get());
+        SSL_set_tlsext_host_name(sessions[i].get(), "localhost");
+        epoll_event event{};
+        event.events = EPOLLOUT;
+        event.data.u64 = i;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
+        ++pending;
+    }
+    epoll_event events[512];
+    while (pending > 0 && nowNs() < deadline) {
+        const int ready = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
+        for (int e = 0; e < ready; ++e) {
+            const auto index = static_cast<std::size_t>(events[e].data.u64);
+            if (sessions[index]) {
+                step(index);
+            }
+        }
+    }
+    for (std::size_t i = 0; i < fds.size() && pending > 0; ++i) {
+        if (sessions[i] && !SSL_is_init_finished(sessions[i].get())) {
+            fail(i, "TLS handshake: not complete by the deadline");
+        }
+    }
+    ::close(epoll);
+    return sessions;
+}
+
+// --server-pid A[,B...]: the processes whose CPU time is the server's (HAProxy and the echo server
+// behind it count together).
+std::vector<long> pidList(const Options& options, const std::string& key) {
+    std::vector<long> pids;
+    const std::string list = options.text(key, "");
+    std::size_t at = 0;
+    while (at < list.size()) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        const std::string item = list.substr(at, comma - at);
+        char* end = nullptr;
+        const long value = std::strtol(item.c_str(), &end, 10);
+        if (value <= 0 || *end != '\0') {
+            throw UsageError("--" + key + " must be a process id or a comma-separated list of them");
+        }
+        pids.push_back(value);
+        at = comma + 1;
+    }
+    return pids;
+}
+
 // CPU seconds this process (every thread) has used: the load generator must not be the bottleneck,
 // so each mode reports its own CPU use over the measurement as a share of one core.
 double cpuSeconds() {
@@ -289,6 +475,18 @@ double processCpuSeconds(long pid) {
         }
     }
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+// The CPU seconds of several processes together; -1 if any is unknown (or none is given).
+double processesCpuSeconds(const std::vector<long>& pids) {
+    double total = pids.empty() ? -1 : 0;
+    for (const long pid : pids) {
+        const double seconds = processCpuSeconds(pid);
+        if (seconds < 0) {
+            return -1;
+        }
+        total += seconds;
+    }
+    return total;
 }
 
 // Raises the descriptor limit as far as allowed; returns the soft limit now in force.
@@ -354,6 +552,7 @@ const char* patternAt(std::size_t start, u64 position) {
 
 struct EchoConnection {
     int fd = -1;
+    SSL* ssl = nullptr;      // --tls: the session over fd (owned by runEcho)
     std::size_t start = 0;   // pattern offset
     u64 sent = 0;            // bytes sent
     u64 allowed = 0;         // bytes the window of W messages allows to be sent
@@ -390,7 +589,7 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
     auto pump = [&](EchoConnection& c) {
         while (c.sent < c.allowed) {
             const std::size_t length = static_cast<std::size_t>(std::min<u64>(c.allowed - c.sent, kMaxChunk));
-            const ssize_t n = ::send(c.fd, patternAt(c.start, c.sent), length, MSG_NOSIGNAL);
+            const ssize_t n = linkSend(c.fd, c.ssl, patternAt(c.start, c.sent), length);
             if (n < 0) {
                 if (errno != EAGAIN) {
                     lose(c);
@@ -421,13 +620,16 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
             if (c.dead) {
                 continue;
             }
-            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                const ssize_t n = ::recv(c.fd, buffer.data(), buffer.size(), 0);
+            // One read per event; through TLS, until OpenSSL holds nothing more (epoll cannot see what
+            // it has already taken off the socket).
+            for (bool more = (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0; more;) {
+                const ssize_t n = linkRecv(c.fd, c.ssl, buffer.data(), buffer.size());
+                more = c.ssl != nullptr && n > 0;
                 if (n == 0 || (n < 0 && errno != EAGAIN)) {
                     const bool done = quota > 0 && c.completed >= quota;
                     lose(c);
                     unfinished -= done ? 0 : 1;
-                    continue;
+                    break;
                 }
                 if (n > 0) {
                     auto length = static_cast<std::size_t>(n);
@@ -463,7 +665,9 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
                     }
                 }
             }
-            pump(c);
+            if (!c.dead) {
+                pump(c);
+            }
         }
     }
     ::close(epoll);
@@ -483,18 +687,29 @@ int runEcho(const Options& options) {
     const auto roundTrips = static_cast<u64>(options.integer("round-trips", 0, 0, 1'000'000'000'000LL));
     const u64 quota = roundTrips > 0 ? (roundTrips + conns - 1) / conns : 0;
     // --server-pid PID: that process's CPU time over exactly the measured window, per round trip.
-    const long serverPid = options.integer("server-pid", 0, 0, 1L << 22);
+    const std::vector<long> serverPids = pidList(options, "server-pid");
+    const long serverPid = serverPids.empty() ? 0 : serverPids.front();
+    // --tls 1: every connection completes a TLS handshake first; the echo loop then runs through it.
+    SslContextPtr context = tlsWanted(options) ? clientContext(options) : nullptr;
     if (raiseFileLimit() < conns + 16) {
         std::printf("echo: the descriptor limit allows fewer than %zu connections\n", conns);
     }
 
-    const Opened opened = openConnections(endpoint, conns, nowNs() + secondsToNs(30));
+    Opened opened = openConnections(endpoint, conns, nowNs() + secondsToNs(30));
+    std::vector<SslPtr> sessions(opened.fds.size());
+    if (context) {
+        sessions = handshakeAll(context.get(), opened.fds, nowNs() + secondsToNs(30), opened.failed,
+                                opened.firstError);
+    }
     std::vector<std::vector<EchoConnection>> shares(threads);
     std::size_t index = 0;
     for (const int fd : opened.fds) {
-        if (fd >= 0) {
+        if (fd >= 0 && context && !sessions[index]) {
+            ::close(fd);  // its handshake failed (counted)
+        } else if (fd >= 0) {
             EchoConnection c;
             c.fd = fd;
+            c.ssl = sessions[index].get();
             c.start = patternStart(index);
             shares[index % threads].push_back(c);
         }
@@ -506,7 +721,7 @@ int runEcho(const Options& options) {
     std::vector<std::thread> workers;
     measuring = quota > 0;  // a fixed number of round trips counts every one
     const double quotaCpuBefore = cpuSeconds();
-    double serverCpu = -1, serverCpuBefore = quota > 0 ? processCpuSeconds(serverPid) : -1;
+    double serverCpu = -1, serverCpuBefore = quota > 0 ? processesCpuSeconds(serverPids) : -1;
     const auto quotaBegan = std::chrono::steady_clock::now();
     for (std::size_t t = 0; t < threads; ++t) {
         workers.emplace_back(
@@ -519,18 +734,18 @@ int runEcho(const Options& options) {
         }
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - quotaBegan).count();
         cpuShare = (cpuSeconds() - quotaCpuBefore) / seconds;
-        serverCpu = processCpuSeconds(serverPid);
+        serverCpu = processesCpuSeconds(serverPids);
     } else {
         // Timed phases of the measurement itself, not waits for an event.
         const auto began = std::chrono::steady_clock::now();
         std::this_thread::sleep_until(began + std::chrono::duration<double>(warmup));
         measuring = true;
-        serverCpuBefore = processCpuSeconds(serverPid);
+        serverCpuBefore = processesCpuSeconds(serverPids);
         const double cpuBefore = cpuSeconds();
         const auto measureBegan = std::chrono::steady_clock::now();
         std::this_thread::sleep_until(measureBegan + std::chrono::duration<double>(duration));
         measuring = false;
-        serverCpu = processCpuSeconds(serverPid);
+        serverCpu = processesCpuSeconds(serverPids);
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - measureBegan).count();
         cpuShare = (cpuSeconds() - cpuBefore) / seconds;
         stop = true;
@@ -582,14 +797,14 @@ int runEcho(const Options& options) {
         static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
         static_cast<unsigned long long>(total.extraBytes));
     std::printf(
-        "RESULT mode=echo conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f round_trips=%llu "
+        "RESULT mode=echo tls=%d conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f round_trips=%llu "
         "rtt_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f "
         "loadgen_us_per_rt=%.3f server_cpu=%.3f server_us_per_rt=%.3f connect_failed=%zu "
         "closed=%llu corrupt_bytes=%llu extra_bytes=%llu errors=%llu\n",
-        conns, size, inflight, threads, seconds, static_cast<unsigned long long>(total.messages), rate,
-        megabytes, p.p50, p.p90, p.p99, p.max, cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt,
-        opened.failed, static_cast<unsigned long long>(total.closed),
-        static_cast<unsigned long long>(total.corruptBytes),
+        context ? 1 : 0, conns, size, inflight, threads, seconds,
+        static_cast<unsigned long long>(total.messages), rate, megabytes, p.p50, p.p90, p.p99, p.max,
+        cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt, opened.failed,
+        static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
         static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(errors));
     return errors == 0 && total.messages > 0 ? 0 : 1;
 }
@@ -1298,6 +1513,10 @@ int runHold(const Options& options) {
     options.required("pid");
     const long pid = options.integer("pid", 0, 1, 1L << 22);
     const double timeout = options.number("timeout", 60, 1, 600);
+    // --tls 1: each connection completes a TLS handshake before its echo. --extra-pid PID: a second
+    // process (the echo server behind a TLS proxy) whose resident memory is reported beside.
+    SslContextPtr context = tlsWanted(options) ? clientContext(options) : nullptr;
+    const long extraPid = options.integer("extra-pid", 0, 0, 1L << 22);
     // --checkpoints 5000,10000: also the server's resident memory once that many are open and verified.
     std::vector<std::size_t> stages;
     {
@@ -1330,6 +1549,7 @@ int runHold(const Options& options) {
                  stages.end());
     stages.push_back(target);
     const long rssBefore = residentKiB(pid);
+    const long extraBefore = extraPid > 0 ? residentKiB(extraPid) : -1;
     const long socketsBefore = socketCount(pid);
     const long slabBefore = meminfoKiB("Slab");
     const long buffersBefore = tcpBufferKiB();
@@ -1340,6 +1560,7 @@ int runHold(const Options& options) {
         int fd;
         std::size_t start;
         std::string got;
+        SslPtr ssl;
     };
     std::vector<Held> held;
     held.reserve(target);
@@ -1350,23 +1571,47 @@ int runHold(const Options& options) {
     const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
     for (const std::size_t stage : stages) {
         const u64 stageBegan = nowNs();
-        Opened more = openConnections(endpoint, stage - opened.fds.size(), deadline);
+        // With --tls, connections are opened and their handshakes completed 256 at a time, as clients
+        // that connect and then speak at once would (a server's handshake timeout runs from accept).
+        Opened more;
+        std::vector<SslPtr> sessions;
+        const std::size_t batch = context ? 256 : stage - opened.fds.size();
+        for (std::size_t left = stage - opened.fds.size(); left > 0;) {
+            const std::size_t count = std::min(left, batch);
+            Opened some = openConnections(endpoint, count, deadline);
+            more.failed += some.failed;
+            if (more.firstError.empty()) {
+                more.firstError = some.firstError;
+            }
+            std::vector<SslPtr> made(some.fds.size());
+            if (context) {
+                made = handshakeAll(context.get(), some.fds, deadline, more.failed, more.firstError);
+            }
+            more.fds.insert(more.fds.end(), some.fds.begin(), some.fds.end());
+            for (auto& session : made) {
+                sessions.push_back(std::move(session));
+            }
+            left -= count;
+        }
         connectMs += static_cast<double>(nowNs() - stageBegan) / 1e6;
         opened.failed += more.failed;
         if (opened.firstError.empty()) {
             opened.firstError = more.firstError;
         }
         const std::size_t first = held.size();
-        for (const int fd : more.fds) {
+        for (std::size_t m = 0; m < more.fds.size(); ++m) {
+            const int fd = more.fds[m];
             const std::size_t index = opened.fds.size();
             opened.fds.push_back(fd);
-            if (fd >= 0) {
-                held.push_back(Held{fd, patternStart(index), {}});
+            if (fd >= 0 && context && !sessions[m]) {
+                ::close(fd);  // its handshake failed (counted)
+            } else if (fd >= 0) {
+                held.push_back(Held{fd, patternStart(index), {}, std::move(sessions[m])});
             }
         }
         for (std::size_t i = first; i < held.size(); ++i) {
             Held& h = held[i];
-            if (::send(h.fd, patternAt(h.start, 0), size, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+            if (linkSend(h.fd, h.ssl.get(), patternAt(h.start, 0), size) != static_cast<ssize_t>(size)) {
                 ++failed;
                 continue;
             }
@@ -1382,7 +1627,7 @@ int runHold(const Options& options) {
             for (int e = 0; e < n; ++e) {
                 Held& h = *static_cast<Held*>(events[e].data.ptr);
                 char chunk[4096];
-                const ssize_t got = ::recv(h.fd, chunk, sizeof chunk, 0);
+                const ssize_t got = linkRecv(h.fd, h.ssl.get(), chunk, sizeof chunk);
                 if (got < 0 && errno == EAGAIN) {
                     continue;
                 }
@@ -1418,6 +1663,7 @@ int runHold(const Options& options) {
     }
     ::close(epoll);
     const long rssAfter = residentKiB(pid);
+    const long extraAfter = extraPid > 0 ? residentKiB(extraPid) : -1;
     const long socketsAfter = socketCount(pid);
     const long slabAfter = meminfoKiB("Slab");
     const long buffersAfter = tcpBufferKiB();
@@ -1426,6 +1672,10 @@ int runHold(const Options& options) {
     const double perConnection = rssBefore >= 0 && rssAfter >= 0 && open > 0
                                      ? static_cast<double>(rssAfter - rssBefore) / static_cast<double>(open)
                                      : -1;
+    const double extraPerConnection =
+        extraBefore >= 0 && extraAfter >= 0 && open > 0
+            ? static_cast<double>(extraAfter - extraBefore) / static_cast<double>(open)
+            : -1;
     // Kernel memory for both ends of each loopback connection (machine-wide, so anything else running
     // adds noise): slab (socket, inode, dentry, file, epoll entries) and TCP buffers.
     const double slabPerConnection =
@@ -1444,19 +1694,367 @@ int runHold(const Options& options) {
                 verified, wrong, failed, waiting);
     std::printf("  server RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", rssBefore, rssAfter,
                 perConnection);
+    if (extraPid > 0) {
+        std::printf("  pid %ld RSS %ld KiB -> %ld KiB: %.2f KiB per connection\n", extraPid, extraBefore,
+                    extraAfter, extraPerConnection);
+    }
     std::printf(
         "  kernel, both ends of each connection: slab %.2f KiB, TCP buffers %.2f KiB per connection\n",
         slabPerConnection, buffersPerConnection);
     std::printf(
-        "RESULT mode=hold conns=%zu open=%zu accepted=%ld verified=%zu wrong=%zu failed=%zu connect_ms=%.0f "
+        "RESULT mode=hold tls=%d extra_kib_per_conn=%.2f conns=%zu open=%zu accepted=%ld verified=%zu "
+        "wrong=%zu failed=%zu connect_ms=%.0f "
         "rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f checkpoints=%s kernel_slab_kib_per_conn=%.2f "
         "kernel_tcp_buffer_kib_per_conn=%.2f errors=%zu\n",
-        conns, open, accepted, verified, wrong, failed + waiting, connectMs, rssBefore, rssAfter,
-        perConnection, checkpoints.c_str(), slabPerConnection, buffersPerConnection, conns - verified);
+        context ? 1 : 0, extraPerConnection, conns, open, accepted, verified, wrong, failed + waiting,
+        connectMs, rssBefore, rssAfter, perConnection, checkpoints.c_str(), slabPerConnection,
+        buffersPerConnection, conns - verified);
     for (const auto& h : held) {
         ::close(h.fd);
     }
     return verified == conns ? 0 : 1;
+}
+
+// ---- handshakes --------------------------------------------------------------------------------
+
+// New TLS connections per second: N slots, each connects, completes a full handshake (no session is
+// ever reused), sends one byte and waits for its echo (proof that the server finished its side),
+// sends close_notify, closes, and starts over.
+int runHandshakes(const Options& options) {
+    const Endpoint endpoint = endpointFrom(options);
+    const auto conns = static_cast<std::size_t>(options.integer("conns", 16, 1, 10'000));
+    const double duration = options.number("duration", 3, 0.05, 3600);
+    const double warmup = options.number("warmup", 0.5, 0, 600);
+    const std::vector<long> serverPids = pidList(options, "server-pid");
+    SslContextPtr context = clientContext(options);
+    raiseFileLimit();
+    enum class Stage { Connecting, Handshaking, Echoing };
+    struct Slot {
+        int fd = -1;
+        SslPtr ssl;
+        Stage stage = Stage::Connecting;
+        bool sent = false;
+        u64 began = 0;
+    };
+    std::vector<Slot> slots(conns);
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    u64 completed = 0, failed = 0, measuredCompleted = 0;
+    std::string firstError;
+    std::vector<u64> latencies;
+    bool measuring = false;
+    auto arm = [&](std::size_t index, std::uint32_t events, int op) {
+        epoll_event event{};
+        event.events = events;
+        event.data.u64 = index;
+        ::epoll_ctl(epoll, op, slots[index].fd, &event);
+    };
+    auto start = [&](std::size_t index) {
+        Slot& slot = slots[index];
+        slot = Slot{};
+        slot.began = nowNs();
+        slot.fd = startConnect(endpoint, 0);
+        if (slot.fd < 0) {
+            ++failed;
+            if (firstError.empty()) {
+                firstError = std::string("connect: ") + std::strerror(errno);
+            }
+            return false;
+        }
+        arm(index, EPOLLOUT, EPOLL_CTL_ADD);
+        return true;
+    };
+    auto finish = [&](std::size_t index, const std::string& error) {
+        Slot& slot = slots[index];
+        if (error.empty()) {
+            ++completed;
+            if (measuring) {
+                ++measuredCompleted;
+                latencies.push_back(nowNs() - slot.began);
+            }
+            SSL_shutdown(slot.ssl.get());  // close_notify; its answer is not awaited
+        } else {
+            ++failed;
+            if (firstError.empty()) {
+                firstError = error;
+            }
+        }
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, slot.fd, nullptr);
+        slot.ssl.reset();
+        ::close(slot.fd);
+        slot.fd = -1;
+    };
+    // Moves one slot on as far as it can go without waiting; re-arms epoll for what it waits for.
+    auto advance = [&](std::size_t index) {
+        Slot& slot = slots[index];
+        if (slot.stage == Stage::Connecting) {
+            int error = 0;
+            socklen_t length = sizeof error;
+            ::getsockopt(slot.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            if (error != 0) {
+                finish(index, std::string("connect: ") + std::strerror(error));
+                return;
+            }
+            slot.ssl.reset(SSL_new(context.get()));
+            SSL_set_fd(slot.ssl.get(), slot.fd);
+            SSL_set_connect_state(slot.ssl.get());
+            SSL_set_tlsext_host_name(slot.ssl.get(), "localhost");
+            slot.stage = Stage::Handshaking;
+        }
+        if (slot.stage == Stage::Handshaking) {
+            const int result = SSL_do_handshake(slot.ssl.get());
+            if (result != 1) {
+                const int error = SSL_get_error(slot.ssl.get(), result);
+                if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+                    arm(index, error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT, EPOLL_CTL_MOD);
+                } else {
+                    finish(index, "TLS handshake: " + sslErrorText());
+                }
+                return;
+            }
+            slot.stage = Stage::Echoing;
+        }
+        if (!slot.sent) {
+            const ssize_t n = linkSend(slot.fd, slot.ssl.get(), "x", 1);
+            if (n == 1) {
+                slot.sent = true;
+            } else if (!(n < 0 && errno == EAGAIN)) {
+                finish(index, "send after the handshake failed");
+                return;
+            }
+        }
+        char byte = 0;
+        const ssize_t n = slot.sent ? linkRecv(slot.fd, slot.ssl.get(), &byte, 1) : -1;
+        if (n == 1) {
+            finish(index, byte == 'x' ? "" : "the echoed byte is wrong");
+        } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+            finish(index, "closed by the server after the handshake");
+        } else {
+            arm(index, slot.sent ? EPOLLIN : EPOLLOUT, EPOLL_CTL_MOD);
+        }
+    };
+    const u64 began = nowNs();
+    const u64 measureFrom = began + secondsToNs(warmup);
+    const u64 measureUntil = measureFrom + secondsToNs(duration);
+    double serverBefore = -1, cpuBefore = 0;
+    for (std::size_t i = 0; i < conns; ++i) {
+        start(i);
+    }
+    epoll_event events[512];
+    u64 now = nowNs();
+    while (now < measureUntil) {
+        if (!measuring && now >= measureFrom) {
+            measuring = true;
+            serverBefore = processesCpuSeconds(serverPids);
+            cpuBefore = cpuSeconds();
+        }
+        const int ready =
+            ::epoll_wait(epoll, events, 512, msUntil(measuring ? measureUntil : measureFrom, now, 20));
+        for (int e = 0; e < ready; ++e) {
+            const auto index = static_cast<std::size_t>(events[e].data.u64);
+            if (slots[index].fd >= 0) {
+                advance(index);
+            }
+            if (slots[index].fd < 0) {
+                start(index);
+            }
+        }
+        for (std::size_t i = 0; i < conns; ++i) {  // a slot whose connect failed at once starts again
+            if (slots[i].fd < 0 && failed < 1000) {
+                start(i);
+            }
+        }
+        now = nowNs();
+    }
+    const double serverAfter = processesCpuSeconds(serverPids);
+    const double seconds = static_cast<double>(nowNs() - measureFrom) / 1e9;
+    const double cpuShare = (cpuSeconds() - cpuBefore) / seconds;
+    for (std::size_t i = 0; i < conns; ++i) {
+        if (slots[i].fd >= 0) {
+            slots[i].ssl.reset();
+            ::close(slots[i].fd);
+        }
+    }
+    ::close(epoll);
+    const double rate = static_cast<double>(measuredCompleted) / seconds;
+    const bool serverKnown = serverBefore >= 0 && serverAfter >= 0;
+    const double serverUs = serverKnown && measuredCompleted > 0
+                                ? (serverAfter - serverBefore) * 1e6 / static_cast<double>(measuredCompleted)
+                                : -1;
+    const double serverShare = serverKnown ? (serverAfter - serverBefore) / seconds : -1;
+    const Percentiles p = percentiles(latencies);
+    std::printf(
+        "handshakes: %zu at a time, %.2f s measured: %llu full TLS handshakes (%.0f/s), %llu failed%s%s\n",
+        conns, seconds, static_cast<unsigned long long>(measuredCompleted), rate,
+        static_cast<unsigned long long>(failed), failed ? ": " : "", firstError.c_str());
+    std::printf(
+        "  connect to echoed byte p50 %.1f p99 %.1f us; server CPU %.1f us per handshake (%.0f%% of a "
+        "CPU); the load generator used %.0f%% of a CPU\n",
+        p.p50, p.p99, serverUs, serverShare * 100, cpuShare * 100);
+    std::printf(
+        "RESULT mode=handshakes conns=%zu seconds=%.3f handshakes=%llu handshakes_per_s=%.0f p50_us=%.1f "
+        "p99_us=%.1f server_us_per_handshake=%.2f server_cpu=%.3f loadgen_cpu=%.2f errors=%llu\n",
+        conns, seconds, static_cast<unsigned long long>(measuredCompleted), rate, p.p50, p.p99, serverUs,
+        serverShare, cpuShare, static_cast<unsigned long long>(failed));
+    return failed == 0 && completed > 0 ? 0 : 1;
+}
+
+// ---- udp ---------------------------------------------------------------------------------------
+
+// Datagrams per second: P peers (one socket each, its own source port), each keeping W datagrams of S
+// bytes in flight; every echoed datagram is checked byte for byte (an 8-byte sequence number, then the
+// peer's pattern). A peer that hears nothing for 100 ms counts what it has in flight as lost and sends
+// W new ones.
+int runUdp(const Options& options) {
+    const Endpoint endpoint = endpointFrom(options);
+    const auto peers = static_cast<std::size_t>(options.integer("peers", 50, 1, 10'000));
+    const auto size = static_cast<std::size_t>(options.integer("size", 64, 8, 65'000));
+    const auto window = static_cast<std::size_t>(options.integer("window", 4, 1, 1024));
+    const double duration = options.number("duration", 3, 0.05, 3600);
+    const double warmup = options.number("warmup", 0.5, 0, 600);
+    const std::vector<long> serverPids = pidList(options, "server-pid");
+    struct Peer {
+        int fd = -1;
+        std::size_t start = 0;
+        u64 next = 0;  // sequence number of the next datagram
+        u64 inFlight = 0;
+        u64 heardAt = 0;
+    };
+    std::vector<Peer> all(peers);
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::vector<char> out(size), in(size + 1);
+    u64 sent = 0, received = 0, lost = 0, wrong = 0, measured = 0, sendFailed = 0;
+    bool measuring = false;
+    auto sendOne = [&](Peer& peer) {
+        std::memcpy(out.data(), &peer.next, 8);
+        std::memcpy(out.data() + 8, patternAt(peer.start, peer.next % 4096), size - 8);
+        if (::send(peer.fd, out.data(), size, 0) == static_cast<ssize_t>(size)) {
+            ++peer.next;
+            ++peer.inFlight;
+            ++sent;
+        } else {
+            ++sendFailed;
+        }
+    };
+    for (std::size_t i = 0; i < peers; ++i) {
+        Peer& peer = all[i];
+        peer.fd = ::socket(endpoint.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (peer.fd < 0 ||
+            ::connect(peer.fd, reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) != 0) {
+            std::printf("udp: socket/connect: %s\n", std::strerror(errno));
+            return 1;
+        }
+        peer.start = patternStart(i);
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.u64 = i;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, peer.fd, &event);
+    }
+    const u64 began = nowNs();
+    for (auto& peer : all) {
+        peer.heardAt = began;
+        for (std::size_t w = 0; w < window; ++w) {
+            sendOne(peer);
+        }
+    }
+    const u64 measureFrom = began + secondsToNs(warmup);
+    const u64 measureUntil = measureFrom + secondsToNs(duration);
+    double serverBefore = -1, cpuBefore = 0;
+    epoll_event events[512];
+    u64 now = nowNs(), lastSweep = now;
+    while (now < measureUntil) {
+        if (!measuring && now >= measureFrom) {
+            measuring = true;
+            serverBefore = processesCpuSeconds(serverPids);
+            cpuBefore = cpuSeconds();
+        }
+        const int ready = ::epoll_wait(epoll, events, 512, 10);
+        now = nowNs();
+        for (int e = 0; e < ready; ++e) {
+            Peer& peer = all[events[e].data.u64];
+            for (;;) {
+                const ssize_t n = ::recv(peer.fd, in.data(), in.size(), 0);
+                if (n < 0) {
+                    break;  // EAGAIN, or an ICMP error the next send reports again
+                }
+                u64 sequence = 0;
+                std::memcpy(&sequence, in.data(), std::min<std::size_t>(8, static_cast<std::size_t>(n)));
+                const bool right =
+                    static_cast<std::size_t>(n) == size && sequence < peer.next &&
+                    std::memcmp(in.data() + 8, patternAt(peer.start, sequence % 4096), size - 8) == 0;
+                wrong += right ? 0 : 1;
+                ++received;
+                measured += measuring ? 1 : 0;
+                peer.heardAt = now;
+                if (peer.inFlight > 0) {
+                    --peer.inFlight;
+                }
+                sendOne(peer);
+            }
+        }
+        if (now - lastSweep > 20'000'000) {  // a peer silent for 100 ms: its datagrams are lost
+            lastSweep = now;
+            for (auto& peer : all) {
+                if (now - peer.heardAt > 100'000'000) {
+                    lost += peer.inFlight;
+                    peer.inFlight = 0;
+                    peer.heardAt = now;
+                    for (std::size_t w = 0; w < window; ++w) {
+                        sendOne(peer);
+                    }
+                }
+            }
+        }
+    }
+    const double serverAfter = processesCpuSeconds(serverPids);
+    const double seconds = static_cast<double>(nowNs() - measureFrom) / 1e9;
+    const double cpuShare = (cpuSeconds() - cpuBefore) / seconds;
+    // What is still in flight gets 200 ms to arrive; what does not is lost too.
+    const u64 graceUntil = nowNs() + 200'000'000;
+    u64 outstanding = 0;
+    for (auto& peer : all) {
+        outstanding += peer.inFlight;
+    }
+    while (outstanding > 0 && nowNs() < graceUntil) {
+        const int ready = ::epoll_wait(epoll, events, 512, msUntil(graceUntil, nowNs(), 50));
+        for (int e = 0; e < ready; ++e) {
+            Peer& peer = all[events[e].data.u64];
+            while (::recv(peer.fd, in.data(), in.size(), 0) >= 0) {
+                ++received;
+                if (peer.inFlight > 0) {
+                    --peer.inFlight;
+                    --outstanding;
+                }
+            }
+        }
+    }
+    lost += outstanding;
+    for (auto& peer : all) {
+        ::close(peer.fd);
+    }
+    ::close(epoll);
+    const double rate = static_cast<double>(measured) / seconds;
+    const bool serverKnown = serverBefore >= 0 && serverAfter >= 0;
+    const double serverUs =
+        serverKnown && measured > 0 ? (serverAfter - serverBefore) * 1e6 / static_cast<double>(measured) : -1;
+    std::printf("udp: %zu peers x %zu B, %zu in flight each, %.2f s measured: %.0f datagrams/s echoed\n",
+                peers, size, window, seconds, rate);
+    std::printf(
+        "  sent %llu, received %llu, lost %llu (%.3f%%), wrong %llu, send failures %llu; server CPU %.2f us "
+        "per datagram; the load generator used %.0f%% of a CPU\n",
+        static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
+        static_cast<unsigned long long>(lost),
+        sent ? 100.0 * static_cast<double>(lost) / static_cast<double>(sent) : 0,
+        static_cast<unsigned long long>(wrong), static_cast<unsigned long long>(sendFailed), serverUs,
+        cpuShare * 100);
+    std::printf(
+        "RESULT mode=udp peers=%zu size=%zu window=%zu seconds=%.3f datagrams_per_s=%.0f sent=%llu "
+        "received=%llu lost=%llu wrong=%llu send_failed=%llu server_us_per_datagram=%.3f loadgen_cpu=%.2f "
+        "errors=%llu\n",
+        peers, size, window, seconds, rate, static_cast<unsigned long long>(sent),
+        static_cast<unsigned long long>(received), static_cast<unsigned long long>(lost),
+        static_cast<unsigned long long>(wrong), static_cast<unsigned long long>(sendFailed), serverUs,
+        cpuShare, static_cast<unsigned long long>(wrong + (measured == 0 ? 1 : 0)));
+    return wrong == 0 && measured > 0 ? 0 : 1;
 }
 
 // ---- startup -----------------------------------------------------------------------------------
@@ -1568,11 +2166,16 @@ int runStartup(const Options& options) {
 const char* kUsage =
     "usage: plughost-loadgen MODE --option VALUE ...\n"
     "  echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] "
-    "[--threads T] [--round-trips N] [--server-pid PID]\n"
+    "[--threads T] [--round-trips N] [--server-pid PID[,PID]] [--tls 1]\n"
     "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
     "line|seed|ncat\n"
     "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]\n"
     "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]\n"
+    "          [--tls 1] [--extra-pid PID]\n"
+    "  handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]\n"
+    "  udp     [--host H] --port P [--peers N] [--size S] [--window W] [--duration SEC] [--warmup SEC]\n"
+    "          [--server-pid PID]\n"
+    "  TLS options (echo --tls 1, hold --tls 1, handshakes): [--tls-version 1.3|1.2] [--tls-group X25519]\n"
     "  startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]\n"
     "Hosts are loopback only. The last line of output is 'RESULT key=value ...'. See bench/README.md.\n";
 
@@ -1583,9 +2186,10 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     try {
         if (mode == "echo") {
-            return runEcho(Options(argc, argv,
-                                   {"host", "port", "conns", "size", "inflight", "duration", "warmup",
-                                    "threads", "round-trips", "server-pid"}));
+            return runEcho(
+                Options(argc, argv,
+                        {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads",
+                         "round-trips", "server-pid", "tls", "tls-group", "tls-version"}));
         }
         if (mode == "chat") {
             return runChat(Options(argc, argv,
@@ -1593,8 +2197,18 @@ int main(int argc, char** argv) {
                                     "stalled", "burst", "threads", "grace", "join-timeout"}));
         }
         if (mode == "hold") {
-            return runHold(
-                Options(argc, argv, {"host", "port", "conns", "pid", "size", "timeout", "checkpoints"}));
+            return runHold(Options(argc, argv,
+                                   {"host", "port", "conns", "pid", "size", "timeout", "checkpoints", "tls",
+                                    "tls-group", "tls-version", "extra-pid"}));
+        }
+        if (mode == "handshakes") {
+            return runHandshakes(Options(
+                argc, argv,
+                {"host", "port", "conns", "duration", "warmup", "server-pid", "tls-group", "tls-version"}));
+        }
+        if (mode == "udp") {
+            return runUdp(Options(
+                argc, argv, {"host", "port", "peers", "size", "window", "duration", "warmup", "server-pid"}));
         }
         if (mode == "startup") {
             return runStartup(Options(argc, argv, {"exec", "config", "server-cpu", "timeout"}));

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# make bench: plughost against a raw epoll echo server (plughost-refecho) and `ncat --chat`, on
+# make bench: plughost against a raw epoll echo server (plughost-refecho), `ncat --chat`, HAProxy
+# terminating TLS in front of refecho, and a UDP echo (plughost-refudp), on
 # loopback. Servers run on CPU 0, the load generator on CPU 1; every plughost/reference pair runs
 # interleaved (A B A B ...) BENCH_REPS times; the table has medians, ratios and targets. It is printed
 # and written to bench/results/latest.md (every run's full output: bench/results/latest.log).
 #
 #   bench/run.sh BUILD_DIR
 #
-# Knobs: BENCH_REPS (3: chat and hold), BENCH_ECHO_REPS (7: echo pairs are cheap), BENCH_STALLED_REPS (5:
+# Knobs: BENCH_ONLY (some sections only, e.g. tls,udp), BENCH_TLS_REPS, BENCH_TLS_SECONDS, BENCH_TLS_HOLD_CONNS,
+# BENCH_TLS_HOLD_REPS, BENCH_UDP_REPS, BENCH_UDP_SECONDS (see bench/README.md), BENCH_REPS (3: chat and hold), BENCH_ECHO_REPS (7: echo pairs are cheap), BENCH_STALLED_REPS (5:
 # the 100-member chat runs with and without a member that never reads), BENCH_ECHO_SECONDS (3),
 # BENCH_CHAT_SECONDS (5), BENCH_HOLD_CONNS (the descriptor cap less 100, at most 19,900; memory is also
 # read at 5,000 and 10,000 on the way).
@@ -38,6 +40,8 @@ HOLD_CAP=$(( HARD_FILES < 20000 ? HARD_FILES - 100 : 19900 ))
 HOLD_CONNS=${BENCH_HOLD_CONNS:-$HOLD_CAP}
 HOLD_CHECKPOINTS=$(for c in 5000 10000; do [ "$c" -lt "$HOLD_CONNS" ] && printf '%s,' "$c"; done | sed 's/,$//')
 RESULTS=$ROOT/bench/results
+# A run of some sections only (BENCH_ONLY) does not replace the full report: results/only-tls-udp.md.
+REPORT=latest; [ -z "${BENCH_ONLY:-}" ] || REPORT=only-${BENCH_ONLY//,/-}
 BEGAN=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -235,11 +239,16 @@ if [ -z "$HOST_NA" ]; then
 fi
 echo "plughost: ${HOST_NA:-pid $HOST_PID}; refecho: pid $REF_PID; ncat: ${NCAT_NA:-$(command -v ncat)}; $PINNING"
 
+# BENCH_ONLY=tls,udp (a comma-separated list of echo, hold, chat, tls, udp, startup) runs only those
+# sections; the default is all of them.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+# failed_runs LINES...: how many runs reported errors.
+failed_runs() { values errors "$@" | awk '$1 != 0 { n++ } END { print n + 0 }'; }
+
+if want echo; then
 # ---- echo -------------------------------------------------------------------------------------
 
 echo "echo: plughost vs plughost-refecho, ${ECHO_SECONDS} s each, $ECHO_REPS interleaved pairs"
-# failed_runs LINES...: how many runs reported errors.
-failed_runs() { values errors "$@" | awk '$1 != 0 { n++ } END { print n + 0 }'; }
 echo_cell() {  # CONNS SIZE LABEL
     local conns=$1 size=$2 label=$3 p=() r=() rep
     for rep in $(seq "$ECHO_REPS"); do
@@ -308,6 +317,9 @@ echo_cell 50 16384 "echo, 50 conns, 16 KiB"
 echo_cpu_rows "echo, 50 conns, 16 KiB"
 echo_row "echo, 50 conns, 16 KiB" "MB/s" mb_per_s ">=" 0.9 "≥ 0.9×" throughput
 
+fi
+
+if want hold; then
 # ---- hold -------------------------------------------------------------------------------------
 
 echo "hold: $HOLD_CONNS connections each (descriptor cap $HARD_FILES), a fresh server every run (freed memory stays resident)"
@@ -355,6 +367,9 @@ else
     detail "$label, ms to open them all" "plughost $(list connect_ms "${hp[@]}"); reference $(list connect_ms "${hr[@]}")"
 fi
 
+fi
+
+if want chat; then
 # ---- chat -------------------------------------------------------------------------------------
 
 echo "chat: plughost's chat (line dialect) vs ncat --chat, ${CHAT_SECONDS} s each, $REPS interleaved rounds"
@@ -460,6 +475,263 @@ fi
 chat_cell 1000 20 0
 chat_rows "chat, 1000 members, 10 senders × 20 msg/s, ${CHAT_SECONDS} s" 50000
 
+fi
+
+if want tls; then
+# ---- TLS --------------------------------------------------------------------------------------
+
+# plughost terminating TLS itself vs what operators run today: HAProxy from Debian terminating TLS in
+# front of plughost-refecho. Fair means the same budget: every server process on CPU 0 (plughost
+# `workers: 1`; HAProxy `nbthread 1` and the single-threaded refecho behind it, whose CPU time and
+# memory count with HAProxy's), the same throwaway ECDSA P-256 certificate, and the same client: TLS 1.3
+# with OpenSSL's default cipher suites, X25519, no session cache and no tickets (every connection of the
+# handshake cell is a full handshake). Both servers send TLS 1.3 session tickets the client ignores.
+TLS_REPS=${BENCH_TLS_REPS:-5}
+TLS_HOLD_REPS=${BENCH_TLS_HOLD_REPS:-$REPS}
+TLS_SECONDS=${BENCH_TLS_SECONDS:-3}
+TLS_HANDSHAKE_CONNS=${BENCH_TLS_HANDSHAKE_CONNS:-16}
+# HAProxy holds two descriptors per client connection (the client's and refecho's).
+TLS_HOLD_CAP=$(( (HARD_FILES - 200) / 2 ))
+[ "$TLS_HOLD_CAP" -lt 10000 ] || TLS_HOLD_CAP=10000
+TLS_HOLD_CONNS=${BENCH_TLS_HOLD_CONNS:-$TLS_HOLD_CAP}
+echo "TLS: plughost vs HAProxy in front of plughost-refecho, ${TLS_SECONDS} s each, $TLS_REPS interleaved pairs"
+HAPROXY_NA=""
+if ! command -v haproxy >/dev/null; then
+    echo "installing haproxy (the TLS reference)"
+    SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy >/dev/null 2>&1 ||
+        { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+          "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends haproxy >/dev/null 2>&1; }
+    command -v haproxy >/dev/null || HAPROXY_NA="n/a: haproxy is not installed and apt-get could not install it"
+fi
+TLS_DIR=$WORK/tls
+mkdir -p "$TLS_DIR"
+TLS_NA=$HOST_NA
+if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+        -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >/dev/null 2>&1; then
+    TLS_NA="n/a: openssl could not make the bench certificate"; HAPROXY_NA=$TLS_NA
+fi
+cat "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" > "$TLS_DIR/haproxy.pem" 2>/dev/null  # HAProxy: both in one file
+{
+    echo "plugin_dir: $PLUGINS"
+    echo "log_level: warning"
+    echo "workers: 1"
+    echo "services:"
+    echo "  echo:"
+    echo "    plugin: echo"
+    echo "    max_connections: $(( TLS_HOLD_CONNS + 1000 ))"
+    echo "    listen:"
+    echo "      - address: 127.0.0.1:0"
+    echo "        tls: {certificate: $TLS_DIR/cert.pem, key: $TLS_DIR/key.pem}"
+} > "$WORK/bench-tls.yaml"
+start_tls_host() {  # sets TLSH_PID and TLSH_PORT, or returns 1 (TLS_NA says why)
+    local ready=$WORK/tls-host-$RANDOM.ready
+    "${SERVER_CPU[@]}" "$PLUGHOSTD" --config "$WORK/bench-tls.yaml" --ready-file "$ready" >/dev/null 2>>"$WORK/plughost-tls.log" &
+    TLSH_PID=$!; PIDS+=("$TLSH_PID")
+    if ! wait_for_file "$ready" 10 "$TLSH_PID"; then
+        TLS_NA="n/a: plughostd did not start with a TLS listener: $(tail -n1 "$WORK/plughost-tls.log" | cut -c1-160)"
+        stop "$TLSH_PID"; return 1
+    fi
+    TLSH_PORT=$(service_port "$ready" echo)
+}
+# free_port: a port from 20000-29999 nothing listens on (HAProxy cannot bind port 0 and report it).
+free_port() {
+    local port
+    for _ in $(seq 50); do
+        port=$(( 20000 + RANDOM % 10000 ))
+        awk -v p="$(printf '%04X' "$port")" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) found = 1 } END { exit found }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null && { echo "$port"; return 0; }
+    done
+    return 1
+}
+start_haproxy() {  # sets HAP_PID, HAP_PORT and HAP_REF_PID (the refecho behind it), or returns 1
+    [ -z "$HAPROXY_NA" ] || return 1
+    start_refecho || { HAPROXY_NA="n/a: plughost-refecho did not start"; return 1; }
+    HAP_REF_PID=$REF_PID
+    local attempt
+    for attempt in 1 2 3; do
+        HAP_PORT=$(free_port) || break
+        cat > "$WORK/haproxy.cfg" <<HAPROXY
+global
+    nbthread 1
+    maxconn $(( TLS_HOLD_CONNS + 50 ))
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend tls
+    bind 127.0.0.1:$HAP_PORT ssl crt $TLS_DIR/haproxy.pem
+    default_backend echo
+backend echo
+    server refecho 127.0.0.1:$REF_PORT
+HAPROXY
+        "${SERVER_CPU[@]}" haproxy -db -f "$WORK/haproxy.cfg" >/dev/null 2>>"$WORK/haproxy.log" &
+        HAP_PID=$!; PIDS+=("$HAP_PID")
+        [ "$(listen_port "$HAP_PID" 10)" = "$HAP_PORT" ] && return 0
+        stop "$HAP_PID"
+    done
+    HAPROXY_NA="n/a: haproxy did not start: $(grep -m1 ALERT "$WORK/haproxy.log" | cut -c1-160)"
+    stop "$HAP_REF_PID"
+    return 1
+}
+stop_haproxy() { stop "$HAP_PID"; stop "$HAP_REF_PID"; }
+# tls_row LABEL METRIC KEY OP LIMIT TARGET: plughost's runs in TP, HAProxy's in TR.
+tls_row() {
+    local pv rv q result pshown=${TLS_NA:-} rshown=${HAPROXY_NA:-}
+    [ -n "$pshown" ] || [ "${#TP[@]}" -gt 0 ] || pshown="n/a: no run"
+    [ -n "$rshown" ] || [ "${#TR[@]}" -gt 0 ] || rshown="n/a: no run"
+    if [ -n "$pshown" ] || [ -n "$rshown" ]; then
+        [ -n "$pshown" ] || pshown=$(ms "$3" "${TP[@]}")
+        [ -n "$rshown" ] || rshown=$(ms "$3" "${TR[@]}")
+        row "$1" "$2" "$pshown" "$rshown" "n/a" "$6" "n/a"
+        return
+    fi
+    pv=$(median "$3" "${TP[@]}"); rv=$(median "$3" "${TR[@]}"); q=$(ratio "$pv" "$rv")
+    result=$(check "$q" "$4" "$5")
+    [ -z "$5" ] && result="n/a"
+    [ "$(failed_runs "${TP[@]}")" = 0 ] || result="FAIL (errors in $(failed_runs "${TP[@]}") plughost runs)"
+    row "$1" "$2" "$(ms "$3" "${TP[@]}")" "$(ms "$3" "${TR[@]}")" "$q" "$6" "$result"
+    detail "$1, $2" "plughost $(list "$3" "${TP[@]}"); ${REF_LABEL:-HAProxy + refecho} $(list "$3" "${TR[@]}")"
+}
+# tls_cell LABEL ARGS...: TLS_REPS interleaved runs of the load generator against each server (started
+# once for the cell), ARGS plus the port and --server-pid.
+tls_cell() {
+    local label=$1 rep; shift
+    TP=(); TR=()
+    local host_up=0 hap_up=0
+    [ -z "$TLS_NA" ] && start_tls_host && host_up=1
+    start_haproxy && hap_up=1
+    for rep in $(seq "$TLS_REPS"); do
+        if [ "$host_up" = 1 ]; then
+            load "$@" --port "$TLSH_PORT" --server-pid "$TLSH_PID"
+            [ -z "$RESULT" ] || TP+=("$RESULT")
+        fi
+        if [ "$hap_up" = 1 ]; then
+            load "$@" --port "$HAP_PORT" --server-pid "$HAP_PID,$HAP_REF_PID"
+            [ -z "$RESULT" ] || TR+=("$RESULT")
+        fi
+    done
+    [ "$host_up" = 0 ] || stop "$TLSH_PID"
+    [ "$hap_up" = 0 ] || stop_haproxy
+    [ "$(failed_runs "${TR[@]}")" = 0 ] || NOTES+=("$label: HAProxy + refecho had errors in $(failed_runs "${TR[@]}") runs (see the log)")
+    saturation "$label" "${TP[@]}" "${TR[@]}"
+}
+label="TLS new connections, $TLS_HANDSHAKE_CONNS at a time"
+tls_cell "$label" handshakes --conns "$TLS_HANDSHAKE_CONNS" --duration "$TLS_SECONDS"
+tls_row "$label" "full handshakes/s" handshakes_per_s ">=" 0.9 "≥ 0.9×"
+tls_row "$label" "server CPU per handshake (µs)" server_us_per_handshake "<=" "" "(for sizing)"
+label="TLS echo, 50 conns, 16 KiB"
+tls_cell "$label" echo --tls 1 --conns 50 --size 16384 --duration "$TLS_SECONDS"
+tls_row "$label" "MB/s" mb_per_s ">=" 1.2 "≥ 1.2×"
+tls_row "$label" "server CPU per round trip (µs)" server_us_per_rt "<=" "" "(for sizing)"
+label="TLS echo, 1 conn, 64 B"
+tls_cell "$label" echo --tls 1 --conns 1 --size 64 --duration "$TLS_SECONDS"
+tls_row "$label" "p50 latency (µs)" p50_us "<=" 0.9 "≤ 0.9×"
+tls_row "$label" "server CPU per round trip (µs)" server_us_per_rt "<=" "" "(for sizing)"
+
+echo "TLS hold: $TLS_HOLD_CONNS idle TLS connections (handshake done, one echo each), a fresh server every run"
+TP=(); TR=()
+for rep in $(seq "$TLS_HOLD_REPS"); do
+    if [ -z "$TLS_NA" ] && start_tls_host; then
+        load hold --tls 1 --port "$TLSH_PORT" --pid "$TLSH_PID" --conns "$TLS_HOLD_CONNS" --timeout 180
+        [ -z "$RESULT" ] || TP+=("$RESULT")
+        stop "$TLSH_PID"
+    fi
+    if start_haproxy; then
+        load hold --tls 1 --port "$HAP_PORT" --pid "$HAP_PID" --extra-pid "$HAP_REF_PID" --conns "$TLS_HOLD_CONNS" --timeout 180
+        [ -z "$RESULT" ] || TR+=("$RESULT")
+        stop_haproxy
+    fi
+done
+label="TLS hold, $TLS_HOLD_CONNS idle conns"
+tls_row "$label" "verified (fewest of the runs)" verified "==" "" "all"
+if [ -z "$TLS_NA$HAPROXY_NA" ] && [ "${#TP[@]}" -gt 0 ] && [ "${#TR[@]}" -gt 0 ]; then
+    least=$(values verified "${TP[@]}" | sort -g | head -n1)
+    ROWS[${#ROWS[@]}-1]="| $label | verified (fewest of the runs) | $least | $(values verified "${TR[@]}" | sort -g | head -n1) | n/a | all | $(check "$least" "==" "$TLS_HOLD_CONNS") |"
+    mapfile -t sums < <(for line in "${TR[@]}"; do awk -v a="$(val kib_per_conn "$line")" -v b="$(val extra_kib_per_conn "$line")" 'BEGIN { printf "kib=%.2f\n", a + b }'; done)
+    row "$label" "server RSS per conn (KiB): plughost vs HAProxy alone" "$(ms kib_per_conn "${TP[@]}")" "$(ms kib_per_conn "${TR[@]}")" \
+        "$(ratio "$(median kib_per_conn "${TP[@]}")" "$(median kib_per_conn "${TR[@]}")")" "(reported)" "n/a"
+    row "$label" "server RSS per conn (KiB): plughost vs HAProxy + refecho" "$(ms kib_per_conn "${TP[@]}")" "$(ms kib "${sums[@]}")" \
+        "$(ratio "$(median kib_per_conn "${TP[@]}")" "$(median kib "${sums[@]}")")" "(reported)" "n/a"
+    detail "$label, KiB per conn" "plughost $(list kib_per_conn "${TP[@]}"); HAProxy $(list kib_per_conn "${TR[@]}"); refecho behind it $(list extra_kib_per_conn "${TR[@]}")"
+    detail "$label, ms to open them all (handshakes included)" "plughost $(list connect_ms "${TP[@]}"); HAProxy $(list connect_ms "${TR[@]}")"
+else
+    row "$label" "server RSS per conn (KiB)" "${TLS_NA:-$(ms kib_per_conn "${TP[@]}")}" "${HAPROXY_NA:-$(ms kib_per_conn "${TR[@]}")}" "n/a" "(reported)" "n/a"
+fi
+
+fi
+
+if want udp; then
+# ---- UDP --------------------------------------------------------------------------------------
+
+# plughost's echo on a UDP listener vs plughost-refudp (bench/refudp.cpp: one thread, blocking
+# recvmmsg/sendmmsg, 32 at a time). 50 peers (50 sockets, 50 source ports), 4 datagrams of 64 B in
+# flight each, 1 of 1,400 B (4 × 50 of those overflow a default 208 KiB socket receive buffer: the cell
+# would measure drops and 100 ms loss timeouts, not the server).
+UDP_REPS=${BENCH_UDP_REPS:-5}
+UDP_SECONDS=${BENCH_UDP_SECONDS:-3}
+echo "UDP: plughost vs plughost-refudp, 50 peers, ${UDP_SECONDS} s each, $UDP_REPS interleaved pairs"
+REFUDP=$BUILD/bench/plughost-refudp
+UDP_NA=$HOST_NA
+REFUDP_NA=""
+[ -x "$REFUDP" ] || REFUDP_NA="n/a: $REFUDP is not built"
+{
+    echo "plugin_dir: $PLUGINS"
+    echo "log_level: warning"
+    echo "workers: 1"
+    echo "services:"
+    echo "  echo: {plugin: echo, listen: [{address: 127.0.0.1:0, protocol: udp}]}"
+} > "$WORK/bench-udp.yaml"
+start_udp_host() {  # sets UDPH_PID and UDPH_PORT, or returns 1 (UDP_NA says why)
+    local ready=$WORK/udp-host-$RANDOM.ready
+    "${SERVER_CPU[@]}" "$PLUGHOSTD" --config "$WORK/bench-udp.yaml" --ready-file "$ready" >/dev/null 2>>"$WORK/plughost-udp.log" &
+    UDPH_PID=$!; PIDS+=("$UDPH_PID")
+    if ! wait_for_file "$ready" 10 "$UDPH_PID"; then
+        UDP_NA="n/a: no UDP in this build (plughostd refused \`protocol: udp\`)"
+        NOTES+=("UDP: plughostd said: $(tail -n1 "$WORK/plughost-udp.log" | cut -c1-200)")
+        stop "$UDPH_PID"; return 1
+    fi
+    UDPH_PORT=$(service_port "$ready" echo)
+}
+start_refudp() {  # sets REFUDP_PID and REFUDP_PORT
+    [ -z "$REFUDP_NA" ] || return 1
+    local file=$WORK/refudp-$RANDOM.port
+    "${SERVER_CPU[@]}" "$REFUDP" --port 0 --port-file "$file" 2>>"$WORK/refudp.log" &
+    REFUDP_PID=$!; PIDS+=("$REFUDP_PID")
+    wait_for_file "$file" 5 "$REFUDP_PID" || { REFUDP_NA="n/a: plughost-refudp did not start"; stop "$REFUDP_PID"; return 1; }
+    REFUDP_PORT=$(cat "$file")
+}
+udp_up=0; refudp_up=0
+[ -z "$UDP_NA" ] && start_udp_host && udp_up=1
+start_refudp && refudp_up=1
+for size in 64 1400; do
+    TP=(); TR=(); window=4; [ "$size" -le 64 ] || window=1
+    for rep in $(seq "$UDP_REPS"); do
+        if [ "$udp_up" = 1 ]; then
+            load udp --peers 50 --size "$size" --window "$window" --duration "$UDP_SECONDS" --port "$UDPH_PORT" --server-pid "$UDPH_PID"
+            [ -z "$RESULT" ] || TP+=("$RESULT")
+        fi
+        if [ "$refudp_up" = 1 ]; then
+            load udp --peers 50 --size "$size" --window "$window" --duration "$UDP_SECONDS" --port "$REFUDP_PORT" --server-pid "$REFUDP_PID"
+            [ -z "$RESULT" ] || TR+=("$RESULT")
+        fi
+    done
+    label="UDP echo, 50 peers, $size B"
+    TLS_NA=$UDP_NA HAPROXY_NA=$REFUDP_NA REF_LABEL=refudp tls_row "$label" "datagrams/s" datagrams_per_s ">=" 0.9 "≥ 0.9×"
+    if [ "${#TP[@]}" -gt 0 ] || [ "${#TR[@]}" -gt 0 ]; then
+        row "$label" "lost of sent (all runs)" "$( [ "${#TP[@]}" -gt 0 ] && echo "$(sum lost "${TP[@]}") of $(sum sent "${TP[@]}")" || echo "${UDP_NA:-n/a}")" \
+            "$( [ "${#TR[@]}" -gt 0 ] && echo "$(sum lost "${TR[@]}") of $(sum sent "${TR[@]}")" || echo "${REFUDP_NA:-n/a}")" "n/a" "(reported)" "n/a"
+        row "$label" "server CPU per datagram (µs)" "$( [ "${#TP[@]}" -gt 0 ] && ms server_us_per_datagram "${TP[@]}" || echo "${UDP_NA:-n/a}")" \
+            "$( [ "${#TR[@]}" -gt 0 ] && ms server_us_per_datagram "${TR[@]}" || echo "${REFUDP_NA:-n/a}")" "n/a" "(for sizing)" "n/a"
+    fi
+done
+[ "$udp_up" = 0 ] || stop "$UDPH_PID"
+[ "$refudp_up" = 0 ] || stop "$REFUDP_PID"
+
+fi
+
+if want startup; then
 # ---- start-up ---------------------------------------------------------------------------------
 
 echo "start-up: exec of plughostd with the default services (ports 0) to every one accepting"
@@ -489,6 +761,8 @@ else
     detail "$label, ms" "$(list ms "${st[@]}")"
 fi
 
+fi
+
 # ---- the report -------------------------------------------------------------------------------
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -501,6 +775,8 @@ mkdir -p "$RESULTS"
     echo "$PINNING; each value is the median of its interleaved runs ($ECHO_REPS for echo, $STALLED_REPS for the 100-member chat, $REPS otherwise) with [fewest–most] of them; ratios are of the medians; $(( $(date +%s) - BEGAN )) s in all. Reproduce: \`make bench\`."
     echo "Echo cells: server CPU per round trip is the server's user + system time (/proc/PID/stat, every thread) over the measured window divided by the round trips; the load generator's CPU share says whether it set the pace."
     echo "plughost: \`workers: 1\`; chat \`max_queue: 16KiB\`, \`send_timeout: 1s\`. References: \`plughost-refecho\` (bench/refecho.cpp) and \`ncat --chat\` ($(ncat --version 2>&1 | head -n1 | sed 's/^Ncat: Version /version /;s/ (.*//'))."
+    want tls && echo "TLS cells: the reference is HAProxy $(haproxy -v 2>/dev/null | head -n1 | awk '{ print $3 }') (\`nbthread 1\`) terminating TLS in front of plughost-refecho, all on CPU 0; plughost \`workers: 1\`. Same ECDSA P-256 certificate; the client offers TLS 1.3 only, X25519, no session cache or tickets (full handshakes). Server CPU and memory for HAProxy include the refecho behind it where said. TLS hold: $TLS_HOLD_CONNS connections (HAProxy needs two descriptors each; the cap is $HARD_FILES)."
+    want udp && echo "UDP cells: the reference is plughost-refudp (bench/refudp.cpp: one thread, blocking recvmmsg/sendmmsg, up to 32 datagrams a call); 50 peers (sockets), 4 datagrams of 64 B or 1 of 1,400 B in flight each; a peer silent for 100 ms counts its in-flight datagrams as lost and sends new ones."
     echo "Chat senders are spread evenly over each interval; latency is from send to receipt, CLOCK_MONOTONIC."
     echo
     echo "| cell | metric | plughost | reference | ratio | target | result |"
@@ -517,12 +793,12 @@ mkdir -p "$RESULTS"
         for note in "${NOTES[@]}"; do echo "- $note"; done
         for problem in "${BROKEN[@]}"; do echo "- instrument problem: $problem"; done
     fi
-} > "$RESULTS/latest.md"
-cp "$RUNLOG" "$RESULTS/latest.log"
+} > "$RESULTS/$REPORT.md"
+cp "$RUNLOG" "$RESULTS/$REPORT.log"
 echo
-cat "$RESULTS/latest.md"
+cat "$RESULTS/$REPORT.md"
 if [ "${#BROKEN[@]}" -gt 0 ]; then
-    echo "the instrument broke (${#BROKEN[@]} problems, above); full output in bench/results/latest.log" >&2
+    echo "the instrument broke (${#BROKEN[@]} problems, above); full output in bench/results/$REPORT.log" >&2
     exit 1
 fi
 exit 0

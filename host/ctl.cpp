@@ -395,6 +395,10 @@ private:
         std::vector<plughost::config::Problem> problems;
         try {
             auto hostConfig = plughost::config::loadFile(file);
+            // What does not stop the host but should be fixed (an expired certificate): said, exit 0.
+            for (const auto& warning : hostConfig.warnings) {
+                std::cout << "warning: " << warning.format() << '\n';
+            }
             if (!pluginDir_.empty()) {
                 hostConfig.pluginDir = pluginDir_;
             }

@@ -91,6 +91,27 @@ std::string statusJson(const HostStatus& status) {
         row->set("bytes_out", service.bytesOut);
         row->set("errors", service.errors);
         row->set("too_slow", service.tooSlow);
+        if (service.tls) {
+            auto tls = ordered();
+            tls->set("handshakes", service.tlsHandshakes);
+            auto failed = ordered();
+            for (const auto& [reason, count] : service.tlsFailed) {
+                failed->set(reason, count);
+            }
+            tls->set("failed", failed);
+            row->set("tls", tls);
+        }
+        if (service.udp) {
+            auto udp = ordered();
+            udp->set("datagrams_in", service.udpIn);
+            udp->set("datagrams_out", service.udpOut);
+            auto dropped = ordered();
+            for (const auto& [reason, count] : service.udpDropped) {
+                dropped->set(reason, count);
+            }
+            udp->set("dropped", dropped);
+            row->set("udp", udp);
+        }
         services->add(row);
     }
     root->set("services", services);
@@ -251,6 +272,42 @@ std::string metricsText(const HostStatus& status, const ProcessStats& process) {
                 << "\"} " << count << '\n';
         }
     }
+    family("plughost_tls_handshakes_total", "counter", "TLS handshakes that succeeded.");
+    for (const auto& service : status.services) {
+        if (service.tls) {
+            out << "plughost_tls_handshakes_total{" << labels(service) << "} " << service.tlsHandshakes
+                << '\n';
+        }
+    }
+    family("plughost_tls_failed_total", "counter", "TLS handshakes that failed, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.tlsFailed) {
+            out << "plughost_tls_failed_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
+                << count << '\n';
+        }
+    }
+    family("plughost_udp_datagrams_received_total", "counter",
+           "UDP datagrams received, dropped ones included.");
+    for (const auto& service : status.services) {
+        if (service.udp) {
+            out << "plughost_udp_datagrams_received_total{" << labels(service) << "} " << service.udpIn
+                << '\n';
+        }
+    }
+    family("plughost_udp_datagrams_sent_total", "counter", "UDP datagrams sent.");
+    for (const auto& service : status.services) {
+        if (service.udp) {
+            out << "plughost_udp_datagrams_sent_total{" << labels(service) << "} " << service.udpOut << '\n';
+        }
+    }
+    family("plughost_udp_dropped_total", "counter", "UDP datagrams dropped, received or to send, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.udpDropped) {
+            out << "plughost_udp_dropped_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
+                << count << '\n';
+        }
+    }
+
     family("plughost_session_duration_seconds", "histogram",
            "How long sessions lasted, counted when they end.");
     const auto& bounds = sessions::DurationHistogram::kBoundsSeconds;

@@ -88,7 +88,8 @@ Cidr parseCidr(const std::string& text) {
 std::string Limits::describe() const {
     std::ostringstream out;
     out << maxConnections << ',' << maxPerIp << ',' << rate << ',' << idleTimeout.count() << ',' << maxLine
-        << ',' << maxQueue << ',' << sendTimeout.count() << ",allow=";
+        << ',' << maxQueue << ',' << sendTimeout.count() << ',' << handshakeTimeout.count() << ','
+        << idleTimeoutSet << ',' << udpAmplification << ",allow=";
     for (const auto& cidr : allow) {
         out << cidr.text << ' ';
     }
@@ -97,6 +98,10 @@ std::string Limits::describe() const {
         out << cidr.text << ' ';
     }
     return out.str();
+}
+
+std::chrono::milliseconds Limits::udpIdleTimeout() const {
+    return idleTimeoutSet ? idleTimeout : kUdpIdleDefault;
 }
 
 bool Limits::admits(const Poco::Net::IPAddress& address) const {
@@ -121,8 +126,10 @@ bool Limits::admits(const Poco::Net::IPAddress& address) const {
 std::string ServiceConfig::fingerprint() const {
     std::ostringstream out;
     out << "plugin=" << plugin << ";enabled=" << enabled << ";listen=";
+    // Whether an address speaks TLS is part of the service; which certificates it uses is not: a reload
+    // hands new ones to the running listener, and open sessions keep theirs.
     for (const auto& address : listen) {
-        out << address.text() << ',';
+        out << address.text() << (address.tls ? "+tls" : "") << (address.udp ? "+udp" : "") << ',';
     }
     out << ";limits=" << limits.describe() << ";settings=";
     YAML::Emitter emitter;
@@ -330,6 +337,7 @@ public:
         }
         checkAddressConflicts(host.services);
         finish();
+        host.warnings = warnings_;
         return host;
     }
 
@@ -467,6 +475,9 @@ private:
         }
         if (map["idle_timeout"]) {
             limits.idleTimeout = parsed(map["idle_timeout"], path + ".idle_timeout", parseDuration);
+            // Only a service's own idle_timeout is meant for its UDP sessions: one under defaults: was
+            // written with TCP sessions in mind (the shipped config has 10m there).
+            limits.idleTimeoutSet = path != "defaults";
         }
         if (map["max_line"]) {
             const std::size_t value = parsed(map["max_line"], path + ".max_line", parseSize);
@@ -485,20 +496,174 @@ private:
         if (map["send_timeout"]) {
             limits.sendTimeout = parsed(map["send_timeout"], path + ".send_timeout", parseDuration);
         }
+        if (map["handshake_timeout"]) {
+            limits.handshakeTimeout =
+                parsed(map["handshake_timeout"], path + ".handshake_timeout", parseDuration);
+            if (map["handshake_timeout"].IsScalar() && limits.handshakeTimeout.count() <= 0) {
+                problem(map["handshake_timeout"], path + ".handshake_timeout", "must be more than 0");
+            }
+        }
+        if (map["udp_amplification"]) {
+            const std::string text = scalar(map["udp_amplification"], path + ".udp_amplification");
+            const auto value = typed::number(map["udp_amplification"]);
+            if (map["udp_amplification"].IsScalar() && (!value || !(*value >= 1 && *value <= 100))) {
+                problem(map["udp_amplification"], path + ".udp_amplification",
+                        typed::quoted(text) +
+                            " is not a factor between 1 and 100 (a UDP session sends its peer at most this "
+                            "many times the bytes the peer sent it)");
+            }
+            limits.udpAmplification = value && *value >= 1 && *value <= 100 ? *value : 3.0;
+        }
         return limits;
     }
 
-    std::vector<ListenAddress> readAddresses(const YAML::Node& node, const std::string& path) {
+    // A listen entry's `tls:` map; null (with the problems recorded) when it is not usable.
+    std::shared_ptr<const ListenTls> readTls(const YAML::Node& node, const std::string& path) {
+        if (!expectMap(node, path)) {
+            return nullptr;
+        }
+        checkKeys(node, path, keysOf(Section::Tls));
+        auto tls = std::make_shared<ListenTls>();
+        std::vector<YAML::Node> certificateNodes;
+        auto readPair = [&](const YAML::Node& map, const std::string& mapPath) {
+            transports::TlsCertificate files;
+            for (const char* key : {"certificate", "key"}) {
+                if (!map[key]) {
+                    problem(map, mapPath + "." + key,
+                            std::string("missing; give the path of the PEM ") +
+                                (std::string(key) == "key" ? "private key" : "certificate chain"));
+                    return;
+                }
+            }
+            files.certificate = absolute(scalar(map["certificate"], mapPath + ".certificate"));
+            files.key = absolute(scalar(map["key"], mapPath + ".key"));
+            tls->certificates.push_back(files);
+            certificateNodes.push_back(map);
+        };
+        const std::size_t before = problems_.size();
+        readPair(node, path);
+        if (node["sni"]) {
+            const YAML::Node sni = node["sni"];
+            if (!sni.IsSequence() || sni.size() == 0) {
+                problem(sni, path + ".sni", "must be a list of {certificate: FILE, key: FILE}");
+            } else {
+                for (std::size_t i = 0; i < sni.size(); ++i) {
+                    const std::string itemPath = path + ".sni[" + std::to_string(i) + "]";
+                    if (expectMap(sni[i], itemPath)) {
+                        checkKeys(sni[i], itemPath, {"certificate", "key"});
+                        readPair(sni[i], itemPath);
+                    }
+                }
+            }
+        }
+        if (node["client_ca"]) {
+            tls->clientCa = absolute(scalar(node["client_ca"], path + ".client_ca"));
+        }
+        tls->minVersion = TLS1_2_VERSION;
+        if (node["min_version"]) {
+            const std::string version = scalar(node["min_version"], path + ".min_version");
+            if (version == "1.3") {
+                tls->minVersion = TLS1_3_VERSION;
+            } else if (version != "1.2") {
+                problem(node["min_version"], path + ".min_version",
+                        "must be 1.2 or 1.3 (older versions are not offered)");
+            }
+        }
+        if (problems_.size() != before) {
+            return nullptr;
+        }
+        transports::TlsSettings settings;
+        settings.certificates = tls->certificates;
+        settings.clientCa = tls->clientCa;
+        settings.minVersion = tls->minVersion;
+        std::string error;
+        std::vector<std::string> warnings;
+        tls->context = transports::TlsContext::create(settings, error, warnings);
+        // Say which key the problem is about: the file named in the message.
+        auto nodeFor = [&](const std::string& message, std::string& keyPath) {
+            for (std::size_t i = 0; i < tls->certificates.size(); ++i) {
+                const std::string itemPath = i == 0 ? path : path + ".sni[" + std::to_string(i - 1) + "]";
+                if (message.find(tls->certificates[i].key) != std::string::npos &&
+                    message.find(tls->certificates[i].key) < message.find(tls->certificates[i].certificate)) {
+                    keyPath = itemPath + ".key";
+                    return certificateNodes[i]["key"];
+                }
+                if (message.find(tls->certificates[i].certificate) != std::string::npos) {
+                    keyPath = itemPath + ".certificate";
+                    return certificateNodes[i]["certificate"];
+                }
+                if (message.find(tls->certificates[i].key) != std::string::npos) {
+                    keyPath = itemPath + ".key";
+                    return certificateNodes[i]["key"];
+                }
+            }
+            keyPath = path + ".client_ca";
+            return node["client_ca"] ? node["client_ca"] : node;
+        };
+        for (const auto& warning : warnings) {
+            std::string keyPath;
+            const YAML::Node at = nodeFor(warning, keyPath);
+            warnings_.push_back({positionOf(at, file_), keyPath, warning});
+        }
+        if (!tls->context) {
+            std::string keyPath;
+            const YAML::Node at = nodeFor(error, keyPath);
+            problem(at, keyPath, error);
+            return nullptr;
+        }
+        return tls;
+    }
+
+    std::vector<ListenAddress> readAddresses(const YAML::Node& node, const std::string& path,
+                                             bool tlsAllowed) {
         std::vector<ListenAddress> addresses;
-        auto readOne = [&](const YAML::Node& item, const std::string& itemPath) {
-            const std::string text = scalar(item, itemPath);
+        auto readOne = [&](const YAML::Node& entry, const std::string& itemPath) {
+            YAML::Node item = entry;
+            std::string addressPath = itemPath;
+            std::shared_ptr<const ListenTls> tls;
+            bool udp = false;
+            if (entry.IsMap()) {
+                checkKeys(entry, itemPath,
+                          tlsAllowed ? keysOf(Section::Listen) : std::vector<std::string>{"address"});
+                if (!entry["address"]) {
+                    problem(entry, itemPath + ".address", "missing; give HOST:PORT, [IPv6]:PORT or PORT");
+                    return;
+                }
+                item.reset(entry["address"]);  // rebinds (operator= would overwrite the map in the document)
+                addressPath = itemPath + ".address";
+                if (tlsAllowed && entry["protocol"]) {
+                    const std::string protocol = scalar(entry["protocol"], itemPath + ".protocol");
+                    if (protocol == "udp") {
+                        udp = true;
+                    } else if (entry["protocol"].IsScalar() && protocol != "tcp") {
+                        problem(entry["protocol"], itemPath + ".protocol",
+                                typed::quoted(protocol) + " is not a protocol; use tcp (the default) or udp");
+                        return;
+                    }
+                    if (udp && entry["tls"]) {
+                        problem(
+                            entry["tls"], itemPath + ".tls",
+                            "TLS is for TCP only: a udp listen entry cannot have tls (DTLS is not offered)");
+                        return;
+                    }
+                }
+                if (tlsAllowed && entry["tls"]) {
+                    tls = readTls(entry["tls"], itemPath + ".tls");
+                    if (!tls) {
+                        return;
+                    }
+                }
+            }
+            const std::string text = scalar(item, addressPath);
             if (!item.IsScalar()) {
                 return;
             }
             try {
                 addresses.push_back(parseListenAddress(text));
+                addresses.back().tls = tls;
+                addresses.back().udp = udp;
             } catch (const std::invalid_argument& error) {
-                problem(item, itemPath, error.what());
+                problem(item, addressPath, error.what());
             }
         };
         if (node.IsSequence()) {
@@ -524,7 +689,7 @@ private:
             admin.socketPath = absolute(scalar(node["socket"], "admin.socket"));
         }
         if (node["listen"]) {
-            admin.listen = readAddresses(node["listen"], "admin.listen");
+            admin.listen = readAddresses(node["listen"], "admin.listen", false);
             for (const auto& address : admin.listen) {
                 Poco::Net::IPAddress ip(address.host);
                 if (!ip.isLoopback()) {
@@ -560,7 +725,7 @@ private:
         if (!node["listen"]) {
             problem(key, path + ".listen", "missing; give HOST:PORT, [IPv6]:PORT, PORT or a list of these");
         } else {
-            service.listen = readAddresses(node["listen"], path + ".listen");
+            service.listen = readAddresses(node["listen"], path + ".listen", true);
         }
         if (node["enabled"]) {
             service.enabled = boolean(node["enabled"], path + ".enabled");
@@ -594,14 +759,18 @@ private:
                     continue;
                 }
                 for (const auto& claim : claims) {
+                    if (claim.address.udp != address.udp) {
+                        continue;  // TCP and UDP ports are separate spaces
+                    }
                     const bool sameFamily = claim.address.isIPv6() == address.isIPv6();
                     const bool overlap = claim.address.host == address.host ||
                                          (sameFamily && (claim.address.isWildcard() || address.isWildcard()));
                     if (claim.address.port == address.port && overlap) {
                         const Position other = claim.service->at;
                         problem(listenNodes_[service.name], "services." + service.name + ".listen",
-                                address.text() + " is also used by service '" + claim.service->name + "' (" +
-                                    other.file + ":" + std::to_string(other.line) + ")");
+                                address.text() + (address.udp ? " (udp)" : "") +
+                                    " is also used by service '" + claim.service->name + "' (" + other.file +
+                                    ":" + std::to_string(other.line) + ")");
                     }
                 }
                 claims.push_back({&service, address});
@@ -612,6 +781,7 @@ private:
     std::string file_;
     std::string baseDir_;
     std::vector<Problem> problems_;
+    std::vector<Problem> warnings_;
     std::map<std::string, YAML::Node> listenNodes_;
 };
 

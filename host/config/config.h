@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "transports/tls.h"
+
 namespace plughost::config {
 
 // Where something is in a config file; line and column are 1-based.
@@ -38,11 +40,24 @@ private:
     std::vector<Problem> problems_;
 };
 
-// A listen address as configured: an IP literal (v4 or v6) and a port (0 = OS-chosen).
+// TLS on a listen address: the files, as absolute paths, and the context built from them when the
+// config was read (a reload reads them again: that is how certificates rotate).
+struct ListenTls {
+    std::vector<transports::TlsCertificate> certificates;  // the first is the default; SNI picks others
+    std::string clientCa;                                  // empty: no client certificates asked for
+    int minVersion = 0;                                    // TLS1_2_VERSION or TLS1_3_VERSION
+    std::shared_ptr<const transports::TlsContext> context;
+};
+
+// A listen address as configured: an IP literal (v4 or v6) and a port (0 = OS-chosen), and how the
+// host speaks on it (plain TCP unless `tls` is set).
 struct ListenAddress {
     std::string host;
     std::uint16_t port = 0;
-    std::string text() const;  // "127.0.0.1:7007", "[::1]:7007"
+    std::shared_ptr<const ListenTls> tls;
+    bool udp = false;  // `protocol: udp`: datagrams, each remote address:port a session (never with tls)
+    std::string text()
+        const;  // the address only; TCP and UDP may share one  // "127.0.0.1:7007", "[::1]:7007"
     bool isWildcard() const { return host == "0.0.0.0" || host == "::"; }
     bool isIPv6() const { return host.find(':') != std::string::npos; }
 };
@@ -58,6 +73,9 @@ struct Cidr {
 Cidr parseCidr(const std::string& text);
 
 // Limits and access rules the host enforces for every session of a service.
+// A UDP session that nothing came from or went to for this long ends, unless idle_timeout says otherwise.
+constexpr std::chrono::milliseconds kUdpIdleDefault{30000};
+
 struct Limits {
     std::size_t maxConnections = 1024;              // concurrent sessions of the service
     std::size_t maxPerIp = 0;                       // concurrent sessions from one address; 0 = no limit
@@ -68,7 +86,13 @@ struct Limits {
     std::size_t maxLine = 8192;                     // bytes, for line-framed plugins
     std::size_t maxQueue = 1024 * 1024;             // bytes of unsent output the host holds per session
     std::chrono::milliseconds sendTimeout{
-        30000};                    // output owed and none taken for this long: too slow; 0 = never
+        30000};  // output owed and none taken for this long: too slow; 0 = never
+    std::chrono::milliseconds handshakeTimeout{10000};  // a TLS handshake not done by then is closed
+    bool idleTimeoutSet =
+        false;  // the service wrote its own idle_timeout (not defaults:); else UDP's is short
+    double udpAmplification = 3;  // UDP: a session sends its peer at most this many times the bytes it got
+    // The idle timeout of a UDP session: idle_timeout if set, else kUdpIdleDefault.
+    std::chrono::milliseconds udpIdleTimeout() const;
     std::string describe() const;  // every value, for fingerprints
     // True when `address` may connect, by the allow/deny rules.
     bool admits(const Poco::Net::IPAddress& address) const;
@@ -106,6 +130,8 @@ struct HostConfig {
     AdminConfig admin;
     Limits defaults;
     std::vector<ServiceConfig> services;  // in file order
+    // What an operator should hear that does not stop the config (an expired certificate).
+    std::vector<Problem> warnings;
     const ServiceConfig* find(const std::string& name) const;
 };
 

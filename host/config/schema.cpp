@@ -7,10 +7,13 @@ const std::vector<std::string>& keysOf(Section section) {
                                                  "watch",      "max_connections", "drain",      "user",
                                                  "group",      "admin",           "defaults",   "services"};
     static const std::vector<std::string> admin = {"socket", "listen"};
-    static const std::vector<std::string> limits = {"max_connections", "max_per_ip", "rate",
-                                                    "allow",           "deny",       "idle_timeout",
-                                                    "max_line",        "max_queue",  "send_timeout"};
+    static const std::vector<std::string> limits = {
+        "max_connections",  "max_per_ip", "rate",      "allow",        "deny",
+        "idle_timeout",     "max_line",   "max_queue", "send_timeout", "handshake_timeout",
+        "udp_amplification"};
     static const std::vector<std::string> service = {"plugin", "listen", "enabled", "settings"};
+    static const std::vector<std::string> listen = {"address", "protocol", "tls"};
+    static const std::vector<std::string> tls = {"certificate", "key", "client_ca", "min_version", "sni"};
     switch (section) {
         case Section::Top:
             return top;
@@ -20,6 +23,10 @@ const std::vector<std::string>& keysOf(Section section) {
             return limits;
         case Section::Service:
             return service;
+        case Section::Listen:
+            return listen;
+        case Section::Tls:
+            return tls;
     }
     return top;
 }

@@ -13,6 +13,8 @@ enum class Section {
     Admin,    // admin:
     Limits,   // defaults:, and every service beside its own keys
     Service,  // services.NAME: the service's own keys
+    Listen,   // an entry of a service's listen: written as a map
+    Tls,      // a listen entry's tls:
 };
 
 // The keys of one section, in the order "unknown key (expected one of: ...)" lists them.

@@ -2,7 +2,10 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <cstring>
 #include <utility>
 
 #include "plugins/context.h"
@@ -189,6 +192,18 @@ void sessionClose(plughost_session* session) { sessionOf(session).close(); }
 void sessionRetain(plughost_session* session) { sessionOf(session).retain(); }
 void sessionRelease(plughost_session* session) { sessionOf(session).release(); }
 std::size_t sessionQueued(plughost_session* session) { return sessionOf(session).queued(); }
+void sessionConnection(plughost_session* session, plughost_connection* out) {
+    if (out == nullptr || out->size < offsetof(plughost_connection, transport) + sizeof(out->transport)) {
+        return;
+    }
+    plughost_connection info{};
+    info.size = out->size;
+    info.transport = PLUGHOST_TRANSPORT_TCP;
+    sessionOf(session).connection(info);
+    // Only the fields both sides know of: a plugin built against an older header has a shorter struct.
+    std::memcpy(out, &info, std::min(out->size, sizeof info));
+    out->size = std::min(out->size, sizeof info);
+}
 
 const plughost_host_api kHostApi = {
     sizeof(plughost_host_api),
@@ -212,6 +227,7 @@ const plughost_host_api kHostApi = {
     sessionRetain,
     sessionRelease,
     sessionQueued,
+    sessionConnection,
 };
 
 }  // namespace

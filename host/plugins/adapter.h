@@ -36,6 +36,8 @@ public:
     virtual void retain() = 0;
     virtual void release() = 0;
     virtual std::size_t queued() = 0;
+    // Fills the transport and, for TLS, the strings (which must stay valid as long as the handle).
+    virtual void connection(plughost_connection& out) const = 0;
 
 protected:
     ~SessionPort() = default;

@@ -81,12 +81,12 @@ Gate::Gate(std::string service, const config::Limits& limits, std::shared_ptr<Ho
       explain_(explain),
       log_(Poco::Logger::get("plughost")) {}
 
-Ticket Gate::refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+Ticket Gate::refuse(Poco::Net::StreamSocket* socket, std::atomic<std::uint64_t>& counter, const char* reason,
                     const char* message, const std::string& address) {
     counter.fetch_add(1, std::memory_order_relaxed);
-    if (explain_) {
+    if (explain_ && socket != nullptr) {
         // Line-based clients get a reason; raw protocols get nothing they did not ask for.
-        const int fd = socket.impl()->sockfd();
+        const int fd = socket->impl()->sockfd();
         const std::string line = std::string("! ") + message + "\n";
         ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         // The FIN goes right after the line. Input the client already sent is read
@@ -118,6 +118,12 @@ Ticket Gate::admit(Poco::Net::StreamSocket& socket) {
     } catch (const Poco::Exception&) {
         return {};  // gone before we looked
     }
+    return decide(ip, &socket);
+}
+
+Ticket Gate::admit(const Poco::Net::IPAddress& ip) { return decide(ip, nullptr); }
+
+Ticket Gate::decide(const Poco::Net::IPAddress& ip, Poco::Net::StreamSocket* socket) {
     const std::string address = ip.toString();
     const config::Limits& limits = limits_;
     if (!limits.admits(ip)) {

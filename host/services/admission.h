@@ -10,6 +10,7 @@
 // TCPServer::stop(), a hand-off that finds its service gone).
 
 #include <Poco/Logger.h>
+#include <Poco/Net/IPAddress.h>
 #include <Poco/Net/StreamSocket.h>
 
 #include <atomic>
@@ -103,10 +104,13 @@ public:
     // and the host-wide limit last. A held ticket admits; an empty one refused
     // (counted, and logged at most once a second with a count).
     Ticket admit(Poco::Net::StreamSocket& socket);
+    // The same for a UDP peer's first datagram: a refusal is counted and logged, never answered.
+    Ticket admit(const Poco::Net::IPAddress& address);
     const Refusals& refusals() const { return refusals_; }
 
 private:
-    Ticket refuse(Poco::Net::StreamSocket& socket, std::atomic<std::uint64_t>& counter, const char* reason,
+    Ticket decide(const Poco::Net::IPAddress& ip, Poco::Net::StreamSocket* socket);
+    Ticket refuse(Poco::Net::StreamSocket* socket, std::atomic<std::uint64_t>& counter, const char* reason,
                   const char* message, const std::string& address);
 
     struct Bucket {

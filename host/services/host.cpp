@@ -78,6 +78,9 @@ void Host::onReload(std::function<void()> begin, std::function<void()> end) {
 
 void Host::start() {
     std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& warning : config_.warnings) {
+        logger().warning("%s", warning.format());  // an expired certificate: served, and said
+    }
     catalog_ = plugins::Catalog::scan(config_.pluginDir);
     for (const auto& entry : catalog_.entries()) {
         if (entry.loaded()) {
@@ -146,6 +149,9 @@ ReloadResult Host::reload() {
                 result.errors.push_back(problem.format());
             }
             if (problems.empty()) {
+                for (const auto& warning : next.warnings) {
+                    logger().warning("%s", warning.format());
+                }
                 // Settings that only take effect at start (workers, admin, log level and format) keep
                 // their old values.
                 next.workers = config_.workers;
@@ -248,6 +254,27 @@ HostStatus Host::status() const {
                        {"per_ip", refusals.perIp.load()},
                        {"rate", refusals.rate.load()},
                        {"acl", refusals.acl.load()}};
+        for (const auto& address : service->config().listen) {
+            row.tls = row.tls || address.tls != nullptr;
+        }
+        if (row.tls) {
+            row.tlsHandshakes = stats.tlsHandshakes.load();
+            for (std::size_t i = 0; i < transports::kTlsFailureCount; ++i) {
+                row.tlsFailed[transports::failureName(static_cast<transports::TlsFailure>(i))] =
+                    stats.tlsFailed[i].load();
+            }
+        }
+        for (const auto& address : service->config().listen) {
+            row.udp = row.udp || address.udp;
+        }
+        if (row.udp) {
+            row.udpIn = stats.udpIn.load();
+            row.udpOut = stats.udpOut.load();
+            for (std::size_t i = 0; i < sessions::kUdpDropCount; ++i) {
+                row.udpDropped[sessions::udpDropName(static_cast<sessions::UdpDrop>(i))] =
+                    stats.udpDropped[i].load();
+            }
+        }
         status.services.push_back(std::move(row));
     }
     return status;

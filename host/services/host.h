@@ -32,6 +32,13 @@ struct ServiceStatus {
     bool enabled = true;
     std::uint64_t current = 0, accepted = 0, bytesIn = 0, bytesOut = 0, errors = 0, tooSlow = 0;
     std::map<std::string, std::uint64_t> refused;  // by reason
+    bool tls = false;                              // some listen address speaks TLS
+    std::uint64_t tlsHandshakes = 0;
+    std::map<std::string, std::uint64_t> tlsFailed;   // by reason (transports::failureName)
+    bool udp = false;                                 // some listen address is UDP
+    std::uint64_t udpIn = 0;                          // datagrams received (dropped ones included)
+    std::uint64_t udpOut = 0;                         // datagrams sent
+    std::map<std::string, std::uint64_t> udpDropped;  // by reason (sessions::udpDropName)
     // Sessions that ended, by duration: one count per bucket of
     // sessions::DurationHistogram::kBoundsSeconds, the last one above them all (not cumulative).
     std::vector<std::uint64_t> sessionDurationBuckets;

@@ -66,8 +66,9 @@ public:
 // Its constructor cannot throw: a throwing one leaks a pool slot in Poco 1.11.
 class Handoff final : public Poco::Net::TCPServerConnection {
 public:
-    Handoff(const Poco::Net::StreamSocket& socket, std::weak_ptr<Target> target) noexcept
-        : TCPServerConnection(socket), target_(std::move(target)) {}
+    Handoff(const Poco::Net::StreamSocket& socket, std::weak_ptr<Target> target,
+            std::shared_ptr<const transports::TlsContext> tls) noexcept
+        : TCPServerConnection(socket), target_(std::move(target)), tls_(std::move(tls)) {}
 
     void run() override {
         const auto target = target_.lock();
@@ -83,7 +84,7 @@ public:
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
             // The kernel's send buffer keeps its normal, self-tuning size, so a client
             // that keeps reading rides out a burst; send_timeout finds one that stopped.
-            target->adopt(std::move(client), std::move(ticket));
+            target->adopt(std::move(client), std::move(ticket), std::move(tls_));
         } catch (const Poco::Exception&) {
             // The client went away before its session began; the ticket gives its places back.
         }
@@ -91,18 +92,22 @@ public:
 
 private:
     std::weak_ptr<Target> target_;
+    std::shared_ptr<const transports::TlsContext> tls_;
 };
 
 class HandoffFactory final : public Poco::Net::TCPServerConnectionFactory {
 public:
-    explicit HandoffFactory(std::weak_ptr<Target> target) : target_(std::move(target)) {}
+    HandoffFactory(std::weak_ptr<Target> target, std::shared_ptr<TlsSlot> tls)
+        : target_(std::move(target)), tls_(std::move(tls)) {}
 
     Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-        return new Handoff(socket, target_);  // Poco's interface: the dispatcher takes ownership
+        // Poco's interface: the dispatcher takes ownership
+        return new Handoff(socket, target_, tls_->get());
     }
 
 private:
     std::weak_ptr<Target> target_;
+    std::shared_ptr<TlsSlot> tls_;
 };
 
 // Runs on the accept thread before a connection is queued, so refusals are
@@ -155,13 +160,18 @@ bool serves(const Poco::Net::ServerSocket& socket, const config::ListenAddress& 
     }
 }
 
-Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target)
-    : socket_(std::move(socket)), pool_("accept", 1, 2, 10), bound_(socket_.address().toString()) {
+Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,
+                   std::shared_ptr<const transports::TlsContext> tls)
+    : tls_(std::make_shared<TlsSlot>(std::move(tls))),
+      socket_(std::move(socket)),
+      pool_("accept", 1, 2, 10),
+      bound_(socket_.address().toString()) {
     auto params = new Poco::Net::TCPServerParams();  // Poco's AutoPtr takes ownership
     params->setMaxThreads(2);
     params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
     params->setThreadIdleTime(Poco::Timespan(1, 0));
-    server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target), pool_, socket_, params);
+    server_ =
+        std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_), pool_, socket_, params);
     server_->setConnectionFilter(new AdmissionFilter(target));
 }
 

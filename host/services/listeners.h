@@ -13,10 +13,12 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/config.h"
 #include "services/admission.h"
+#include "transports/tls.h"
 
 namespace plughost::listeners {
 
@@ -44,14 +46,37 @@ public:
     virtual ~Target() = default;
     // On the accept thread, before Poco queues the connection: a held ticket admits it.
     virtual admission::Ticket admit(Poco::Net::StreamSocket& socket) = 0;
-    // On a pool thread: the admitted connection (non-blocking, TCP_NODELAY) and its ticket.
-    virtual void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) = 0;
+    // On a pool thread: the admitted connection (non-blocking, TCP_NODELAY), its ticket, and the TLS
+    // context it handshakes with (null: plain TCP).
+    virtual void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
+                       std::shared_ptr<const transports::TlsContext> tls) = 0;
+};
+
+// The TLS context a listener's new connections get; a reload replaces it while
+// connections already accepted keep the one they began with.
+class TlsSlot {
+public:
+    explicit TlsSlot(std::shared_ptr<const transports::TlsContext> context) : context_(std::move(context)) {}
+    std::shared_ptr<const transports::TlsContext> get() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return context_;
+    }
+    void set(std::shared_ptr<const transports::TlsContext> context) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        context_ = std::move(context);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<const transports::TlsContext> context_;
 };
 
 // One listening address: its socket, Poco's TCPServer, and a private pool.
 class Listener {
 public:
-    Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target);
+    // With a TLS context, connections handshake before the service hears of them.
+    Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,
+             std::shared_ptr<const transports::TlsContext> tls = nullptr);
     ~Listener();
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
@@ -62,8 +87,12 @@ public:
     // backlog stay there for the successor).
     void stop(const std::string& address = "", SpareSockets* keep = nullptr);
     const std::string& bound() const { return bound_; }
+    bool tls() const { return tls_->get() != nullptr; }
+    // New certificates for the connections accepted from now on (a reload).
+    void setTls(std::shared_ptr<const transports::TlsContext> context) { tls_->set(std::move(context)); }
 
 private:
+    std::shared_ptr<TlsSlot> tls_;
     Poco::Net::ServerSocket socket_;
     Poco::ThreadPool pool_;
     std::unique_ptr<Poco::Net::TCPServer> server_;

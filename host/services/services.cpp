@@ -52,19 +52,49 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
     return service;
 }
 
-void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare) {
+void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare, SpareUdpSockets* spareUdp) {
     if (state_ != State::Stopped) {
         return;
     }
     loops_ = &loops;
     for (const auto& address : config_.listen) {
+        if (address.udp) {
+            std::shared_ptr<udp::UdpSocket> socket;
+            const auto found =
+                spareUdp != nullptr ? spareUdp->find(address.text()) : SpareUdpSockets::iterator();
+            if (spareUdp != nullptr && found != spareUdp->end()) {
+                socket = found->second;
+                spareUdp->erase(found);
+            } else {
+                try {
+                    socket = std::make_shared<udp::UdpSocket>(address);
+                } catch (const std::system_error& error) {
+                    std::string reason =
+                        "cannot listen on " + address.text() + "/udp: " + error.code().message();
+                    if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
+                        reason +=
+                            " (a port below 1024 needs root or CAP_NET_BIND_SERVICE; the host binds its "
+                            "ports at start, before dropping privileges, so a new one needs a restart)";
+                    }
+                    listeners_.clear();
+                    udpEndpoints_.clear();
+                    fail(reason);
+                    return;
+                }
+            }
+            udpEndpoints_.emplace_back(
+                address.text(),
+                std::make_shared<udp::UdpEndpoint>(std::move(socket), shared_from_this(), loops.next()));
+            continue;
+        }
         const auto found = spare.find(address.text());
         try {
             Poco::Net::ServerSocket socket = found != spare.end() ? found->second : listeners::bind(address);
             if (found != spare.end()) {
                 spare.erase(found);
             }
-            listeners_.push_back(std::make_unique<listeners::Listener>(socket, weak_from_this()));
+            listeners_.push_back(std::make_unique<listeners::Listener>(
+                socket, weak_from_this(), address.tls ? address.tls->context : nullptr));
         } catch (const Poco::Exception& error) {
             std::string reason = "cannot listen on " + address.text() + ": " + error.message();
             if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
@@ -74,12 +104,16 @@ void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare) {
                     "before dropping privileges, so a new one needs a restart)";
             }
             listeners_.clear();
+            udpEndpoints_.clear();
             fail(reason);
             return;
         }
     }
     for (auto& listener : listeners_) {
         listener->start();
+    }
+    for (auto& endpoint : udpEndpoints_) {
+        endpoint.second->start();
     }
     state_ = State::Running;
 }
@@ -95,10 +129,22 @@ std::vector<std::shared_ptr<sessions::SessionImpl>> HostedService::liveSessions(
     return live;
 }
 
-void HostedService::beginStop(plughost::CloseReason reason, SpareSockets* keep) {
-    for (std::size_t i = 0; i < listeners_.size(); ++i) {
-        listeners_[i]->stop(i < config_.listen.size() ? config_.listen[i].text() : "", keep);
+void HostedService::beginStop(plughost::CloseReason reason, SpareSockets* keep, SpareUdpSockets* keepUdp) {
+    std::size_t tcp = 0;
+    for (const auto& address : config_.listen) {
+        if (!address.udp && tcp < listeners_.size()) {
+            listeners_[tcp++]->stop(address.text(), keep);
+        }
     }
+    for (; tcp < listeners_.size(); ++tcp) {
+        listeners_[tcp]->stop("", nullptr);
+    }
+    // UDP sessions have no output queued: they end at once (on their loop), and the socket goes to the
+    // successor. The endpoint lets go of this service once its sessions ended.
+    for (auto& [address, endpoint] : udpEndpoints_) {
+        endpoint->stop(reason, address, keepUdp);
+    }
+    udpEndpoints_.clear();
     if (state_ != State::Running) {
         return;
     }
@@ -135,6 +181,9 @@ std::vector<std::string> HostedService::boundAddresses() const {
     for (const auto& listener : listeners_) {
         addresses.push_back(listener->bound());
     }
+    for (const auto& endpoint : udpEndpoints_) {
+        addresses.push_back(endpoint.second->bound() + "/udp");
+    }
     return addresses;
 }
 
@@ -153,8 +202,37 @@ admission::Ticket HostedService::admit(Poco::Net::StreamSocket& socket) {
     return gate_ ? gate_->admit(socket) : admission::Ticket();
 }
 
-void HostedService::adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) {
-    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket));
+admission::Ticket HostedService::admit(const Poco::Net::IPAddress& address) {
+    return gate_ ? gate_->admit(address) : admission::Ticket();
+}
+
+void HostedService::udpRefusedSend(const std::string& peer, std::size_t size, std::size_t max) {
+    logging::about(log_, Poco::Message::PRIO_WARNING, config_.name, config_.plugin,
+                   "service " + config_.name + ": a send of " + std::to_string(size) + " bytes to UDP peer " +
+                       peer + " was refused: one datagram holds at most " + std::to_string(max) +
+                       " bytes, and the host does not split a send (told once per session)");
+}
+
+void HostedService::adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
+                          std::shared_ptr<const transports::TlsContext> tls) {
+    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket), std::move(tls));
+}
+
+void HostedService::tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                              const std::string& detail) {
+    // Scanners and port probes fail handshakes all day: counted in status, told only at debug level.
+    if (log_.debug()) {
+        log_.debug("service %s: TLS handshake from %s failed: %s (%s)", config_.name, peer,
+                   std::string(transports::failureName(failure)), detail);
+    }
+}
+
+void HostedService::refreshTls(const config::ServiceConfig& wanted) {
+    for (std::size_t i = 0; i < listeners_.size() && i < wanted.listen.size(); ++i) {
+        if (wanted.listen[i].tls) {
+            listeners_[i]->setTls(wanted.listen[i].tls->context);
+        }
+    }
 }
 
 void HostedService::sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) {
@@ -175,6 +253,14 @@ void Services::bind(const config::HostConfig& config, std::vector<ActivatedSocke
     Poco::Logger& log = Poco::Logger::get("plughost");
     for (const auto& service : config.services) {
         for (const auto& address : service.enabled ? service.listen : std::vector<config::ListenAddress>{}) {
+            if (address.udp) {
+                try {
+                    spareUdp_.emplace(address.text(), std::make_shared<udp::UdpSocket>(address));
+                } catch (const std::system_error&) {
+                    // As for TCP: the service binds again when it starts and fails there, with the reason.
+                }
+                continue;
+            }
             const auto passed = std::find_if(
                 activated.begin(), activated.end(),
                 [&](const ActivatedSocket& each) { return listeners::serves(each.socket, address); });
@@ -218,10 +304,11 @@ void Services::start(const config::HostConfig& config, const plugins::Catalog& c
     hostLimits_->setMaxConnections(config.maxConnections);
     for (const auto& serviceConfig : config.services) {
         auto service = HostedService::prepare(serviceConfig, catalog, hostLimits_);
-        service->start(loops_, spare_);
+        service->start(loops_, spare_, &spareUdp_);
         services_.push_back(std::move(service));
     }
     spare_.clear();  // sockets of services that failed to prepare
+    spareUdp_.clear();
 }
 
 namespace {
@@ -253,10 +340,12 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
     std::vector<std::shared_ptr<HostedService>> next;
     std::vector<std::shared_ptr<HostedService>> fresh;
     std::vector<config::Problem> problems;
+    std::vector<std::pair<std::shared_ptr<HostedService>, const config::ServiceConfig*>> kept;
     for (const auto& wanted : config.services) {
         const auto found = current.find(wanted.name);
         if (found != current.end() && unchanged(*found->second, wanted, catalog)) {
             next.push_back(found->second);
+            kept.emplace_back(found->second, &wanted);
             continue;
         }
         auto service = HostedService::prepare(wanted, catalog, hostLimits_);
@@ -275,10 +364,15 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
     // successor), then start what is new. The old sessions drain meanwhile; the
     // caller waits for them (finishDraining) without holding up anything else.
     hostLimits_->setMaxConnections(config.maxConnections);
+    // Unchanged services keep their sessions; their listeners take the certificates just read, so a
+    // rotated certificate is in use for every handshake from now on.
+    for (const auto& [service, wanted] : kept) {
+        service->refreshTls(*wanted);
+    }
     std::map<std::string, std::shared_ptr<HostedService>> replaced;
     for (const auto& service : services_) {
         if (std::find(next.begin(), next.end(), service) == next.end()) {
-            service->beginStop(plughost::CloseReason::Reload, &spare_);
+            service->beginStop(plughost::CloseReason::Reload, &spare_, &spareUdp_);
             replaced.emplace(service->name(), service);
             draining.push_back(service);
         }
@@ -287,7 +381,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
         const auto old = replaced.find(service->name());
         const bool isFresh = std::find(fresh.begin(), fresh.end(), service) != fresh.end();
         if (isFresh) {
-            service->start(loops_, spare_);
+            service->start(loops_, spare_, &spareUdp_);
         }
         std::string outcome;
         if (service->state() == State::Failed) {
@@ -309,6 +403,7 @@ std::vector<config::Problem> Services::reload(const config::HostConfig& config,
         }
     }
     spare_.clear();  // addresses nobody uses any more
+    spareUdp_.clear();
     services_ = std::move(next);
     return {};
 }

@@ -20,6 +20,7 @@
 #include "services/admission.h"
 #include "services/listeners.h"
 #include "sessions/sessions.h"
+#include "transports/udp.h"
 
 namespace plughost::services {
 
@@ -27,9 +28,11 @@ enum class State { Disabled, Failed, Running, Stopped };
 
 using admission::HostLimits;
 using listeners::SpareSockets;
+using udp::SpareUdpSockets;
 
 class HostedService final : public sessions::SessionOwner,
                             public listeners::Target,
+                            public udp::UdpOwner,
                             public std::enable_shared_from_this<HostedService> {
 public:
     // Loads the plugin and lets it create its instance from the settings. Never
@@ -42,13 +45,15 @@ public:
 
     // Listens on every address — taking a spare socket bound earlier where there
     // is one, else binding — and starts accepting. Failed (with the reason) if any bind fails.
-    void start(sessions::EventLoops& loops, SpareSockets& spare);
+    // UDP addresses likewise take a spare UDP socket (`spareUdp`) or bind; each gets an endpoint on one loop.
+    void start(sessions::EventLoops& loops, SpareSockets& spare, SpareUdpSockets* spareUdp = nullptr);
     // Stopping is two steps, so many services can drain at once: beginStop()
     // stops accepting, tells the plugin (onStopping) and asks every session to
     // close once its queued output is sent; finishStop() waits until `deadline`
     // for that, then cuts what is left.
     // With `keep`, the listening sockets go there instead of being closed.
-    void beginStop(plughost::CloseReason reason, SpareSockets* keep = nullptr);
+    void beginStop(plughost::CloseReason reason, SpareSockets* keep = nullptr,
+                   SpareUdpSockets* keepUdp = nullptr);
     void finishStop(plughost::CloseReason reason, std::chrono::steady_clock::time_point deadline);
 
     const std::string& name() const { return config_.name; }
@@ -73,10 +78,20 @@ public:
     void pluginFailed(const char* callback, const std::string& what) override;
     void sessionOpened(const std::shared_ptr<sessions::SessionImpl>& session) override;
     void sessionClosed(const sessions::SessionImpl& session) override;
+    void tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                   const std::string& detail) override;
+    // A reload that keeps the service: new handshakes use the certificates `wanted` was read with.
+    void refreshTls(const config::ServiceConfig& wanted);
+
+    // udp::UdpOwner: a UDP peer's first datagram is admitted by the same gate, never answered when refused.
+    sessions::SessionOwner& owner() override { return *this; }
+    admission::Ticket admit(const Poco::Net::IPAddress& address) override;
+    void udpRefusedSend(const std::string& peer, std::size_t size, std::size_t max) override;
 
     // listeners::Target: the gate decides; an admitted connection becomes a session on an I/O loop.
     admission::Ticket admit(Poco::Net::StreamSocket& socket) override;
-    void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket) override;
+    void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls) override;
 
 private:
     HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);
@@ -97,6 +112,7 @@ private:
     const std::shared_ptr<HostLimits> hostLimits_;
     std::unique_ptr<admission::Gate> gate_;  // made once the plugin said how it frames
     std::vector<std::unique_ptr<listeners::Listener>> listeners_;
+    std::vector<std::pair<std::string, std::shared_ptr<udp::UdpEndpoint>>> udpEndpoints_;  // by address
     sessions::EventLoops* loops_ = nullptr;  // where admitted connections go; set by start()
     sessions::Stats stats_;
     std::mutex sessionsMutex_;
@@ -159,6 +175,7 @@ private:
     sessions::EventLoops loops_;
     std::shared_ptr<HostLimits> hostLimits_ = std::make_shared<HostLimits>();
     SpareSockets spare_;
+    SpareUdpSockets spareUdp_;
     std::vector<std::shared_ptr<HostedService>> services_;
 };
 

@@ -95,7 +95,8 @@ void DurationHistogram::record(std::chrono::steady_clock::duration duration) {
 }
 
 SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
-                         admission::Ticket ticket, EventLoop& loop)
+                         admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls,
+                         EventLoop& loop)
     : id_(nextSessionId++),
       socket_(std::move(socket)),
       fd_(socket_.impl()->sockfd()),
@@ -111,7 +112,13 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       ticket_(std::move(ticket)),
       openedAt_(Clock::now()),
       lines_(maxLine_),
-      lastActivity_(Clock::now()) {}
+      lastActivity_(Clock::now()) {
+    if (tls) {
+        tls_ = std::make_unique<transports::TlsConnection>(std::move(tls), fd_);
+        phase_ = Phase::Handshaking;
+        handshakeDeadline_ = lastActivity_ + owner_->limits().handshakeTimeout;
+    }
+}
 
 SessionImpl::~SessionImpl() {
     tsan::handOver(socket_.impl());  // the socket's last reference may be dropped on another thread
@@ -140,10 +147,7 @@ bool SessionImpl::send(std::string_view bytes) {
         // output in the same batch is queued and written at its end, as below.
         if (replyingTo == this && outboundHead_ == outbound_.size() && !writeArmed_ && !flushScheduled_) {
             replyingTo = nullptr;
-            ssize_t n;
-            do {
-                n = sysSend(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            } while (n < 0 && errno == EINTR);
+            const ssize_t n = writeSomeLocked(bytes.data(), bytes.size());
             if (n > 0) {
                 wroteLocked(static_cast<std::size_t>(n));
                 bytes.remove_prefix(static_cast<std::size_t>(n));
@@ -190,6 +194,22 @@ std::size_t SessionImpl::queued() {
     return outbound_.size() - outboundHead_;
 }
 
+void SessionImpl::connection(plughost_connection& out) const {
+    if (!tls_) {
+        out.transport = PLUGHOST_TRANSPORT_TCP;
+        return;
+    }
+    out.transport = PLUGHOST_TRANSPORT_TLS;
+    out.tls_version = tlsInfo_.version.data();
+    out.tls_version_length = tlsInfo_.version.size();
+    out.tls_cipher = tlsInfo_.cipher.data();
+    out.tls_cipher_length = tlsInfo_.cipher.size();
+    out.peer_subject = tlsInfo_.peerSubject.data();
+    out.peer_subject_length = tlsInfo_.peerSubject.size();
+    out.server_name = tlsInfo_.serverName.data();
+    out.server_name_length = tlsInfo_.serverName.size();
+}
+
 void SessionImpl::flushScheduled() {
     bool finished = false;
     {
@@ -230,6 +250,10 @@ void SessionImpl::closeStalled() {
 
 void SessionImpl::closeGracefully(CloseReason reason) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ == Phase::Handshaking) {
+        shutdownLocked(Phase::Aborting, reason);  // nothing was said yet; nothing to flush
+        return;
+    }
     if (phase_ != Phase::Open) {
         return;
     }
@@ -243,7 +267,7 @@ void SessionImpl::closeGracefully(CloseReason reason) {
 
 void SessionImpl::abort(CloseReason reason) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (phase_ == Phase::Open || phase_ == Phase::Closing) {
+    if (phase_ == Phase::Open || phase_ == Phase::Closing || phase_ == Phase::Handshaking) {
         shutdownLocked(Phase::Aborting, reason);
     }
 }
@@ -273,14 +297,38 @@ void SessionImpl::armWriteLocked(bool wanted) {
     }
 }
 
+ssize_t SessionImpl::writeSomeLocked(const char* data, std::size_t size) {
+    if (!tls_) {
+        ssize_t n;
+        do {
+            n = sysSend(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        return n;
+    }
+    std::size_t n = 0;
+    switch (tls_->write(data, size, n)) {
+        case transports::TlsStatus::Done:
+            return static_cast<ssize_t>(n);
+        case transports::TlsStatus::WantRead:
+            tlsWriteWantsRead_ = true;  // the next readable() flushes again
+            errno = EAGAIN;
+            return -1;
+        case transports::TlsStatus::WantWrite:
+            errno = EAGAIN;
+            return -1;
+        default:
+            errno = EPIPE;
+            return -1;
+    }
+}
+
 bool SessionImpl::flushLocked() {
+    if (phase_ == Phase::Handshaking) {
+        return true;  // plugins see the session once the handshake is done; nothing was queued before
+    }
     while (outboundHead_ < outbound_.size()) {
-        const ssize_t n = sysSend(fd_, outbound_.data() + outboundHead_, outbound_.size() - outboundHead_,
-                                  MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = writeSomeLocked(outbound_.data() + outboundHead_, outbound_.size() - outboundHead_);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return errno == EAGAIN || errno == EWOULDBLOCK;
         }
         outboundHead_ += static_cast<std::size_t>(n);
@@ -320,13 +368,125 @@ void SessionImpl::opened() {
     owner_->stats().accepted.fetch_add(1, std::memory_order_relaxed);
     owner_->stats().current.fetch_add(1, std::memory_order_relaxed);
     owner_->sessionOpened(shared_from_this());
+    if (phase_ == Phase::Handshaking) {
+        return;  // the plugin hears of a TLS session once its handshake succeeded
+    }
+    pluginOpened_ = true;
     guarded("on_open", [this] { return plugin_.open(*this, pluginData_); });
+}
+
+// One step of a TLS handshake, on EPOLLIN or EPOLLOUT.
+void SessionImpl::handshake(char* buffer, std::size_t capacity) {
+    transports::TlsStatus status;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (phase_ != Phase::Handshaking) {
+            return;
+        }
+        status = tls_->handshake();
+        if (status == transports::TlsStatus::Done) {
+            tlsInfo_ = tls_->info();  // read-only from here on: any thread may look
+            phase_ = Phase::Open;
+            armWriteLocked(false);
+        } else if (status == transports::TlsStatus::WantWrite || status == transports::TlsStatus::WantRead) {
+            armWriteLocked(status == transports::TlsStatus::WantWrite);
+            return;
+        }
+    }
+    if (status != transports::TlsStatus::Done) {
+        tlsFailed(status == transports::TlsStatus::Closed ? transports::TlsFailure::UnexpectedEof
+                                                          : tls_->failure());
+        return;
+    }
+    owner_->stats().tlsHandshakes.fetch_add(1, std::memory_order_relaxed);
+    lastActivity_ = loop_.batchTime();
+    pluginOpened_ = true;
+    if (!guarded("on_open", [this] { return plugin_.open(*this, pluginData_); })) {
+        return;
+    }
+    // The client's first bytes may have come with its last handshake flight and wait inside OpenSSL.
+    readTls(buffer, capacity);
+}
+
+void SessionImpl::tlsFailed(transports::TlsFailure failure) {
+    owner_->stats().tlsFailed[static_cast<std::size_t>(failure)].fetch_add(1, std::memory_order_relaxed);
+    owner_->tlsFailed(peer_, failure, tls_->failureDetail());
+    abort(CloseReason::Reset);
+    finish(CloseReason::Reset);
+}
+
+// Plaintext from a TLS session: read until OpenSSL needs the socket again. A
+// record's plaintext that OpenSSL holds is read here, not left waiting for an
+// epoll event that will not come.
+void SessionImpl::readTls(char* buffer, std::size_t capacity) {
+    for (;;) {
+        transports::TlsStatus status;
+        std::size_t n = 0;
+        bool flush = false;
+        bool pending = false;
+        Phase phase;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            phase = phase_;
+            if (phase != Phase::Open && phase != Phase::Closing) {
+                return;
+            }
+            status = tls_->read(buffer, capacity, n);
+            if (status == transports::TlsStatus::WantWrite) {
+                armWriteLocked(true);  // resumed from writable()
+            }
+            flush = tlsWriteWantsRead_ && status != transports::TlsStatus::Failed;
+            pending = status == transports::TlsStatus::Done && tls_->pending();
+        }
+        if (flush) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            tlsWriteWantsRead_ = false;
+            if (!flushLocked()) {
+                shutdownLocked(Phase::Aborting, CloseReason::Reset);
+                return;
+            }
+            if (outboundHead_ < outbound_.size()) {
+                armWriteLocked(true);
+            }
+        }
+        switch (status) {
+            case transports::TlsStatus::Done:
+                owner_->stats().bytesIn.fetch_add(n, std::memory_order_relaxed);
+                lastActivity_ = loop_.batchTime();
+                if (phase == Phase::Open) {
+                    replyingTo = this;
+                    deliver(buffer, n);
+                    replyingTo = nullptr;
+                }
+                if (!pending) {
+                    return;  // anything more is still in the socket: epoll says when
+                }
+                break;
+            case transports::TlsStatus::WantRead:
+            case transports::TlsStatus::WantWrite:
+                return;
+            case transports::TlsStatus::Closed:
+                peerEnded(true, phase);
+                return;
+            case transports::TlsStatus::Failed:
+                peerEnded(false, phase);
+                return;
+        }
+    }
 }
 
 void SessionImpl::readable(char* buffer, std::size_t capacity) {
     const Phase phase = phase_;
     if (phase == Phase::Aborting) {
         finish(CloseReason::Reset);
+        return;
+    }
+    if (tls_) {
+        if (phase == Phase::Handshaking) {
+            handshake(buffer, capacity);
+        } else {
+            readTls(buffer, capacity);
+        }
         return;
     }
     ssize_t n;
@@ -346,13 +506,18 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return;
     }
-    const CloseReason reason = n == 0 ? CloseReason::PeerClosed : CloseReason::Reset;
+    peerEnded(n == 0, phase);
+}
+
+// The client closed its side (`eof`) or the connection failed.
+void SessionImpl::peerEnded(bool eof, Phase phase) {
+    const CloseReason reason = eof ? CloseReason::PeerClosed : CloseReason::Reset;
     {
         // A half-closed client still gets everything it is owed, then the session
         // ends — also when the plugin had already closed it with output queued.
         // Once EOF is seen the loop stops watching for input: a later wake-up here is a hang-up or an error.
         std::lock_guard<std::mutex> lock(mutex_);
-        if (n == 0 && !readClosed_ && (phase_ == Phase::Open || phase_ == Phase::Closing) &&
+        if (eof && !readClosed_ && (phase_ == Phase::Open || phase_ == Phase::Closing) &&
             outboundHead_ < outbound_.size()) {
             if (phase_ == Phase::Open) {
                 reason_ = reason;
@@ -368,8 +533,13 @@ void SessionImpl::readable(char* buffer, std::size_t capacity) {
     finish(phase == Phase::Closing ? CloseReason::Closed : reason);
 }
 
-void SessionImpl::writable() {
+void SessionImpl::writable(char* buffer, std::size_t capacity) {
+    if (phase_ == Phase::Handshaking) {
+        handshake(buffer, capacity);
+        return;
+    }
     bool done = false;
+    bool readWaiting = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (phase_ == Phase::Aborting) {
@@ -381,11 +551,15 @@ void SessionImpl::writable() {
         } else if (outboundHead_ == outbound_.size()) {
             armWriteLocked(false);
             done = phase_ == Phase::Closing;
+            // A TLS read that needed to write (a key update's answer) goes on now.
+            readWaiting = tls_ != nullptr && !done;
         }
         lastActivity_ = loop_.batchTime();
     }
     if (done) {
         finish(CloseReason::Reset);
+    } else if (readWaiting) {
+        readTls(buffer, capacity);
     }
 }
 
@@ -402,6 +576,9 @@ void SessionImpl::finish(CloseReason reason) {
         }
         phase_ = Phase::Closed;
         ::epoll_ctl(loop_.epoll(), EPOLL_CTL_DEL, fd_, nullptr);
+        if (tls_ && reason != CloseReason::Reset && reason != CloseReason::TooSlow) {
+            tls_->shutdown();  // close_notify, so the client knows nothing was cut off
+        }
         // Unread input would turn the close into a reset that can destroy what the
         // client has not read yet; drain a bounded amount first.
         char sink[4096];
@@ -416,8 +593,10 @@ void SessionImpl::finish(CloseReason reason) {
     }
     ticket_.release();
     owner_->stats().current.fetch_sub(1, std::memory_order_relaxed);
-    owner_->stats().sessionDurations.record(Clock::now() - openedAt_);
-    if (!plugin_.close(*this, pluginData_, reason)) {
+    if (pluginOpened_) {
+        owner_->stats().sessionDurations.record(Clock::now() - openedAt_);
+    }
+    if (pluginOpened_ && !plugin_.close(*this, pluginData_, reason)) {
         owner_->pluginFailed("on_close", plugins::Instance::failure());
         owner_->stats().errors.fetch_add(1, std::memory_order_relaxed);
     }
@@ -454,11 +633,22 @@ void SessionImpl::deliverLines(const char* data, std::size_t size) {
 
 bool SessionImpl::expired(Clock::time_point now) {
     const Phase phase = phase_;
+    if (phase == Phase::Handshaking) {
+        return now > handshakeDeadline_;
+    }
     if (phase == Phase::Closing) {
         std::lock_guard<std::mutex> lock(mutex_);  // close() may set closingSince_ from any thread
         return now - closingSince_ > kCloseLinger;
     }
     return phase == Phase::Open && idleTimeout_.count() > 0 && now - lastActivity_ > idleTimeout_;
+}
+
+void SessionImpl::closeExpired() {
+    if (phase_ == Phase::Handshaking) {
+        tlsFailed(transports::TlsFailure::Timeout);
+    } else {
+        finish(CloseReason::IdleTimeout);
+    }
 }
 
 // send_timeout: output is owed — queued here, or in the kernel's send queue not
@@ -477,7 +667,9 @@ bool SessionImpl::stalled(Clock::time_point now) {
     if (::ioctl(fd_, SIOCOUTQ, &unacknowledged) != 0 || unacknowledged < 0) {
         return false;
     }
-    const std::uint64_t taken = written_ - static_cast<std::uint64_t>(unacknowledged);
+    // SIOCOUTQ counts what is on the wire: for TLS that is ciphertext, records and all.
+    const std::uint64_t sent = tls_ ? tls_->written() : written_;
+    const std::uint64_t taken = sent - static_cast<std::uint64_t>(unacknowledged);
     if (taken != acknowledged_) {
         acknowledged_ = taken;
         lastTaken_ = now;
@@ -532,10 +724,10 @@ void EventLoop::wake() {
 }
 
 void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
-                      admission::Ticket ticket) {
+                      admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls) {
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
-        pending_.push_back({std::move(socket), std::move(owner), std::move(ticket)});
+        pending_.push_back({std::move(socket), std::move(owner), std::move(ticket), std::move(tls)});
     }
     wake();
 }
@@ -544,13 +736,19 @@ void EventLoop::adoptPending() {
     std::uint64_t counter;
     [[maybe_unused]] const ssize_t n = ::read(wakeFd_, &counter, sizeof counter);
     std::vector<Arrival> arrived;
+    std::vector<std::function<void()>> tasks;
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
         arrived.swap(pending_);
+        tasks.swap(tasks_);
+    }
+    for (auto& task : tasks) {
+        task();
     }
     for (auto& arrival : arrived) {
-        auto session = std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
-                                                     std::move(arrival.ticket), *this);
+        auto session =
+            std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
+                                          std::move(arrival.ticket), std::move(arrival.tls), *this);
         epoll_event event{};
         event.events = EPOLLIN;
         event.data.ptr = session.get();
@@ -561,6 +759,44 @@ void EventLoop::adoptPending() {
         count_.fetch_add(1, std::memory_order_relaxed);
         session->opened();
     }
+}
+
+void EventLoop::post(std::function<void()> task) {
+    {
+        std::lock_guard<std::mutex> lock(pendingMutex_);
+        tasks_.push_back(std::move(task));
+    }
+    wake();
+}
+
+bool EventLoop::watch(int fd, const std::shared_ptr<FdHandler>& handler) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    // Sessions are at least 8-byte aligned: a set low bit marks a handler.
+    event.data.u64 = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(handler.get())) | 1u;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+        return false;
+    }
+    handlers_.emplace(handler.get(), handler);
+    return true;
+}
+
+void EventLoop::unwatch(int fd, FdHandler& handler) {
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    const auto found = handlers_.find(&handler);
+    if (found != handlers_.end()) {
+        // Events for it may still wait in this batch: it is freed with the retired sessions.
+        retiredHandlers_.push_back(std::move(found->second));
+        handlers_.erase(found);
+    }
+}
+
+std::uint64_t newSessionId() { return nextSessionId++; }
+
+const char* udpDropName(UdpDrop drop) {
+    static const char* const names[kUdpDropCount] = {"low_port",  "refused",     "amplification",
+                                                     "too_large", "send_failed", "closed"};
+    return names[static_cast<std::size_t>(drop)];
 }
 
 void EventLoop::scheduleFlush(std::shared_ptr<SessionImpl> session) {
@@ -619,10 +855,13 @@ void EventLoop::sweep() {
         }
     }
     for (SessionImpl* session : expired) {
-        session->finish(CloseReason::IdleTimeout);
+        session->closeExpired();
     }
     for (SessionImpl* session : stalled) {
         session->closeStalled();
+    }
+    for (const auto& entry : handlers_) {
+        entry.second->sweep(now);
     }
 }
 
@@ -636,6 +875,15 @@ void EventLoop::run() {
         const int ready = sysEpollWait(epoll_, events, kMaxEvents, static_cast<int>(kSweepInterval.count()));
         batchTime_ = Clock::now();  // one clock read per batch, not one per event
         for (int i = 0; i < ready; ++i) {
+            const std::uint64_t tag = events[i].data.u64;
+            if (tag & 1u) {
+                auto* handler =
+                    reinterpret_cast<FdHandler*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
+                if (handlers_.count(handler) != 0) {
+                    handler->ready(events[i].events, readBuffer_.data(), readBuffer_.size());
+                }
+                continue;
+            }
             auto* session = static_cast<SessionImpl*>(events[i].data.ptr);
             if (session == nullptr) {
                 adoptPending();
@@ -649,7 +897,7 @@ void EventLoop::run() {
                 session->readable(readBuffer_.data(), readBuffer_.size());
             }
             if ((flags & EPOLLOUT) && !session->finished()) {
-                session->writable();
+                session->writable(readBuffer_.data(), readBuffer_.size());
             }
         }
         if (batchTime_ >= nextSweep) {
@@ -658,8 +906,18 @@ void EventLoop::run() {
         }
         flushDirty();
         retired_.clear();
+        retiredHandlers_.clear();
     }
     adoptPending();
+    std::vector<std::shared_ptr<FdHandler>> handlers;
+    for (const auto& entry : handlers_) {
+        handlers.push_back(entry.second);
+    }
+    for (const auto& handler : handlers) {
+        handler->shutdown();
+    }
+    handlers_.clear();
+    retiredHandlers_.clear();
     std::vector<std::shared_ptr<SessionImpl>> remaining;
     for (const auto& entry : sessions_) {
         remaining.push_back(entry.second);
@@ -706,9 +964,9 @@ std::vector<std::uint64_t> EventLoops::heartbeats() const {
 }
 
 void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
-                       admission::Ticket ticket) {
+                       admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls) {
     loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(
-        std::move(socket), std::move(owner), std::move(ticket));
+        std::move(socket), std::move(owner), std::move(ticket), std::move(tls));
 }
 
 }  // namespace plughost::sessions

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,7 @@
 #include "plugins/adapter.h"
 #include "services/admission.h"
 #include "sessions/framing.h"
+#include "transports/tls.h"
 
 namespace plughost::sessions {
 
@@ -47,6 +49,31 @@ struct Stats {
     std::atomic<std::uint64_t> tooSlow{
         0};  // sessions closed because they stopped reading (or took nothing for send_timeout)
     DurationHistogram sessionDurations;
+    std::atomic<std::uint64_t> tlsHandshakes{0};  // TLS sessions that reached the plugin
+    std::atomic<std::uint64_t> tlsFailed[transports::kTlsFailureCount] = {};  // by TlsFailure
+    // UDP (transports/udp.h): datagrams received and sent, and those dropped, by UdpDrop.
+    std::atomic<std::uint64_t> udpIn{0};
+    std::atomic<std::uint64_t> udpOut{0};
+    std::atomic<std::uint64_t> udpDropped[6] = {};
+};
+
+// Why a UDP datagram was dropped (the index into Stats::udpDropped).
+enum class UdpDrop { LowPort, Refused, Amplification, TooLarge, SendFailed, Closed };
+constexpr std::size_t kUdpDropCount = 6;
+const char* udpDropName(UdpDrop drop);
+// A session id no other session (TCP, TLS or UDP) has. Any thread.
+std::uint64_t newSessionId();  // "low_port", "refused", "amplification", "too_large", ...
+
+// A descriptor in a loop's epoll set that is not a TCP session (a UDP endpoint). I/O thread only.
+class FdHandler {
+public:
+    virtual ~FdHandler() = default;
+    // EPOLLIN (or an error) on the descriptor; `buffer` is the loop's scratch space.
+    virtual void ready(std::uint32_t events, char* buffer, std::size_t capacity) = 0;
+    // Every sweep interval (100 ms): expire what is idle.
+    virtual void sweep(std::chrono::steady_clock::time_point now) = 0;
+    // The loop is shutting down: end everything with CloseReason::Shutdown.
+    virtual void shutdown() = 0;
 };
 
 class SessionImpl;
@@ -66,6 +93,9 @@ public:
     // Registry of live sessions, so a stopping service can close its own. Called on the I/O thread.
     virtual void sessionOpened(const std::shared_ptr<SessionImpl>& session) = 0;
     virtual void sessionClosed(const SessionImpl& session) = 0;
+    // A TLS handshake failed (already counted in stats): the session never reached the plugin.
+    virtual void tlsFailed(const std::string& peer, transports::TlsFailure failure,
+                           const std::string& detail) = 0;
 };
 
 class EventLoop;
@@ -76,8 +106,9 @@ class EventLoop;
 // To the plugin it is a plughost_session handle (plugins::SessionPort).
 class SessionImpl final : public plugins::SessionPort, public std::enable_shared_from_this<SessionImpl> {
 public:
+    // With `tls`, the session handshakes first and the plugin hears of it once that succeeded.
     SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-                EventLoop& loop);
+                std::shared_ptr<const transports::TlsContext> tls, EventLoop& loop);
     ~SessionImpl();
 
     // SessionPort: what the plugin may do, from any thread.
@@ -89,6 +120,7 @@ public:
     void retain() override;
     void release() override;
     std::size_t queued() override;
+    void connection(plughost_connection& out) const override;
 
     // Ends the session at once for `reason` (too slow, shutdown, reload). Any thread.
     void abort(plughost::CloseReason reason);
@@ -100,26 +132,34 @@ public:
     bool finished() const { return phase_ == Phase::Closed; }
     void opened();
     void readable(char* buffer, std::size_t capacity);  // EPOLLIN, EPOLLHUP or EPOLLERR
-    void writable();                                    // EPOLLOUT
+    void writable(char* buffer, std::size_t capacity);  // EPOLLOUT
     void flushScheduled();                              // the end of the batch in which send() queued output
-    // Idle for idle_timeout, or a close() whose output was not taken within the linger.
+    // Idle for idle_timeout, a TLS handshake not done within handshake_timeout, or a close() whose
+    // output was not taken within the linger.
     bool expired(std::chrono::steady_clock::time_point now);
+    void closeExpired();
     // Output owed and none of it taken by the client for send_timeout.
     bool stalled(std::chrono::steady_clock::time_point now);
     void closeStalled();
     void finish(plughost::CloseReason reason);
 
 private:
-    enum class Phase { Open, Closing, Aborting, Closed };
+    enum class Phase { Handshaking, Open, Closing, Aborting, Closed };
 
     // I/O thread only.
     void deliver(const char* data, std::size_t size);
+    void handshake(char* buffer, std::size_t capacity);
+    void readTls(char* buffer, std::size_t capacity);
+    void peerEnded(bool eof, Phase phase);
+    void tlsFailed(transports::TlsFailure failure);
     void deliverLines(const char* data, std::size_t size);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
     // Under mutex_.
     bool flushLocked();
+    // Writes what the transport takes of `data` now: the count, or -1 with errno (EAGAIN: wait).
+    ssize_t writeSomeLocked(const char* data, std::size_t size);
     void wroteLocked(std::size_t n);
     void shutdownLocked(Phase phase, plughost::CloseReason reason);
     void armWriteLocked(bool wanted);
@@ -142,6 +182,12 @@ private:
 
     std::mutex mutex_;
     std::atomic<Phase> phase_{Phase::Open};
+    // TLS state, used under mutex_ (OpenSSL's connection is not safe for a read on the I/O thread and a
+    // write from a plugin's thread at once); null for plain TCP.
+    std::unique_ptr<transports::TlsConnection> tls_;
+    bool tlsWriteWantsRead_ = false;  // TLS: a write waits for the peer's bytes (a key update)
+    // Set once the handshake is done, before the plugin hears of the session; read-only after.
+    transports::TlsInfo tlsInfo_;
     plughost::CloseReason reason_ = plughost::CloseReason::Closed;  // why, once not Open
     std::string outbound_;                                          // unsent bytes from outboundHead_ on
     std::size_t outboundHead_ = 0;
@@ -159,6 +205,8 @@ private:
     std::chrono::steady_clock::time_point lastActivity_;
     std::chrono::steady_clock::time_point closingSince_;
     void* pluginData_ = nullptr;  // the plugin's per-session pointer (on_open's session_data)
+    bool pluginOpened_ = false;   // on_open ran: on_close is owed
+    std::chrono::steady_clock::time_point handshakeDeadline_;
 
     // What the plugin's retained handles hold: the object, until the last release().
     std::mutex pinMutex_;
@@ -176,7 +224,8 @@ public:
 
     // Takes over an accepted socket and the places admitting it took; the session
     // opens on this loop's thread. Any thread.
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls = nullptr);
     // Stopping is two steps so that no loop is destroyed while another still runs
     // (and may hand it work): ask every loop to stop, then join every thread.
     void requestStop();
@@ -195,6 +244,12 @@ public:
     void retire(const std::shared_ptr<SessionImpl>& session);
     // When the current batch of events began (one clock read per batch). I/O thread only.
     std::chrono::steady_clock::time_point batchTime() const { return batchTime_; }
+    // Runs `task` on this loop's thread, soon (after the current batch). Any thread.
+    void post(std::function<void()> task);
+    // Adds a descriptor with its handler to this loop's epoll set (EPOLLIN), and takes it out again;
+    // the handler must outlive its registration. I/O thread only. watch() returns false with errno.
+    bool watch(int fd, const std::shared_ptr<FdHandler>& handler);
+    void unwatch(int fd, FdHandler& handler);
 
 private:
     void run();
@@ -213,8 +268,13 @@ private:
         Poco::Net::StreamSocket socket;
         std::shared_ptr<SessionOwner> owner;
         admission::Ticket ticket;
+        std::shared_ptr<const transports::TlsContext> tls;
     };
     std::vector<Arrival> pending_;
+    std::vector<std::function<void()>> tasks_;  // from post(); under pendingMutex_
+    // Handlers in the epoll set; their epoll data is the pointer with the low bit set. I/O thread only.
+    std::unordered_map<FdHandler*, std::shared_ptr<FdHandler>> handlers_;
+    std::vector<std::shared_ptr<FdHandler>> retiredHandlers_;                  // unwatched this batch
     std::unordered_map<SessionImpl*, std::shared_ptr<SessionImpl>> sessions_;  // I/O thread only
     std::vector<std::shared_ptr<SessionImpl>> retired_;  // freed after each batch of events
     std::vector<std::shared_ptr<SessionImpl>> dirty_;    // to flush after this batch; I/O thread only
@@ -237,8 +297,11 @@ public:
     ~EventLoops();
     EventLoops(const EventLoops&) = delete;
     EventLoops& operator=(const EventLoops&) = delete;
-    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket);
+    void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
+               std::shared_ptr<const transports::TlsContext> tls = nullptr);
     std::size_t size() const { return loops_.size(); }
+    // The loop that gets the next thing to own (round-robin, like adopt()).
+    EventLoop& next() { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
     // Each loop's heartbeat(), in loop order. Any thread.
     std::vector<std::uint64_t> heartbeats() const;
 

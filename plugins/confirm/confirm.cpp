@@ -8,7 +8,7 @@
 
 namespace {
 
-enum class Field { Literal, Message, Bytes, Count, Peer, Service };
+enum class Field { Literal, Message, Bytes, Count, Peer, Service, Transport, Client };
 
 struct Piece {
     Field field;
@@ -17,11 +17,10 @@ struct Piece {
 
 // "Message received: {message}" → pieces, parsed once; `{{` and `}}` are literal braces.
 std::vector<Piece> parseTemplate(const std::string& text, const plughost::Settings& settings) {
-    static const std::pair<const char*, Field> kFields[] = {{"message", Field::Message},
-                                                            {"bytes", Field::Bytes},
-                                                            {"count", Field::Count},
-                                                            {"peer", Field::Peer},
-                                                            {"service", Field::Service}};
+    static const std::pair<const char*, Field> kFields[] = {
+        {"message", Field::Message}, {"bytes", Field::Bytes},     {"count", Field::Count},
+        {"peer", Field::Peer},       {"service", Field::Service}, {"transport", Field::Transport},
+        {"client", Field::Client}};
     std::vector<Piece> pieces;
     std::string literal;
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -105,6 +104,19 @@ public:
                 case Field::Service:
                     reply += context_.name();
                     break;
+                case Field::Transport: {
+                    const auto transport = session.connection().transport;
+                    reply += transport == plughost::Transport::Tls   ? "tls"
+                             : transport == plughost::Transport::Udp ? "udp"
+                                                                     : "tcp";
+                    break;
+                }
+                case Field::Client: {
+                    // The client certificate the host verified (client_ca), else the address.
+                    const auto subject = session.connection().peerSubject;
+                    reply += subject.empty() ? session.peer() : std::string(subject);
+                    break;
+                }
             }
         }
         if (lines_) {

@@ -2,7 +2,8 @@
 # One plughost-loadgen mode, briefly and with tiny sizes, so the benchmark instrument cannot rot
 # (tests/bench/CMakeLists.txt runs each mode as its own ctest; make bench is where speed is judged).
 #   smoke.sh echo|hold LOADGEN REFECHO
-#   smoke.sh chat|startup LOADGEN PLUGHOSTD PLUGIN_DIR
+#   smoke.sh chat|startup|tls LOADGEN PLUGHOSTD PLUGIN_DIR
+#   smoke.sh udp LOADGEN REFUDP
 # Every wait is a poll with a deadline; only the processes started here are stopped, by PID.
 set -euo pipefail
 mode=$1 loadgen=$2
@@ -100,8 +101,48 @@ YAML
     run chat --port "$(port chat)" --dialect line --members 4 --senders 1 --rate 20 --duration 0.3 --stalled 1 --grace 2
     expect errors 0
     ;;
+tls)
+    # The TLS client modes against plughost's own TLS listener (a throwaway certificate).
+    plughostd=$3 plugins=$4
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+        -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    cat > "$work/host.yaml" <<YAML
+plugin_dir: $plugins
+log_level: warning
+services:
+  echo:
+    plugin: echo
+    listen:
+      - address: 127.0.0.1:0
+        tls: {certificate: $work/cert.pem, key: $work/key.pem}
+YAML
+    "$plughostd" --config "$work/host.yaml" --ready-file "$work/ready" 2> "$work/host.log" & host_pid=$!; pids+=("$host_pid")
+    wait_for_file "$work/ready" "$host_pid" || { cat "$work/host.log" >&2; exit 1; }
+    port=$(awk '$1 == "echo" { n = split($2, a, ":"); print a[n] }' "$work/ready")
+    run handshakes --port "$port" --conns 2 --duration 0.3 --warmup 0.1 --server-pid "$host_pid"
+    expect errors 0
+    grep '^RESULT ' "$work/out" | grep -Eq ' handshakes=[1-9]' || { echo "no handshake completed" >&2; exit 1; }
+    run echo --tls 1 --port "$port" --conns 3 --size 70000 --inflight 2 --duration 0.3 --warmup 0.1
+    expect errors 0
+    run hold --tls 1 --port "$port" --conns 20 --pid "$host_pid"
+    expect verified 20
+    # A plaintext server is not a TLS one: the handshakes fail and the run says so.
+    stop "$host_pid"
+    if "$loadgen" handshakes --port "$port" --conns 1 --duration 0.1 --warmup 0 > "$work/out"; then
+        echo "loadgen reported success against a closed port" >&2
+        exit 1
+    fi
+    ;;
+udp)
+    refudp=$3
+    "$refudp" --port 0 --port-file "$work/port" & refudp_pid=$!; pids+=("$refudp_pid")
+    wait_for_file "$work/port" "$refudp_pid"
+    run udp --port "$(cat "$work/port")" --peers 5 --size 1400 --window 2 --duration 0.3 --warmup 0.1 --server-pid "$refudp_pid"
+    expect errors 0
+    grep '^RESULT ' "$work/out" | grep -Eq ' datagrams_per_s=[1-9]' || { echo "no datagram echoed" >&2; exit 1; }
+    ;;
 *)
-    echo "usage: smoke.sh echo|hold|chat|startup LOADGEN ..." >&2
+    echo "usage: smoke.sh echo|hold|chat|startup|tls|udp LOADGEN ..." >&2
     exit 2
     ;;
 esac

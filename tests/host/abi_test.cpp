@@ -66,6 +66,9 @@ TEST_P(AbiProbe, ServesWithSettingsLoggingAndSendsFromAnotherThread) {
     // Asked alone, after every answer was read: nothing else is waiting for the client.
     ASSERT_TRUE(client.send("queued\n"));
     EXPECT_EQ(client.line(), probe.minor1 ? "queued 0" : "queued n/a");
+    // 2.2's session_connection, for a plugin built with a header that has it: plain TCP here.
+    ASSERT_TRUE(client.send("transport\n"));
+    EXPECT_EQ(client.line(), probe.minor1 ? "transport 0" : "transport n/a");
 
     // The plugin sends and closes from a thread of its own, holding the session.
     ASSERT_TRUE(client.send("later bye\n"));
@@ -154,7 +157,7 @@ TEST(Abi, AnotherMajorIsRefusedByTheHostBeforeAnyOfItsFunctionsRuns) {
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_NE(host.log().find(
                   "service w: failed: " + kTestPlugins +
-                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.1 (too new); "
+                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.2 (too new); "
                   "rebuild it against this SDK"),
               std::string::npos)
         << host.log();

@@ -105,9 +105,61 @@ TEST(Config, UnknownKeysAreErrors) {
               "plughost.yaml:5:5: services.a.max_conections: unknown key (expected one of: plugin, listen, "
               "enabled, "
               "settings, max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, "
-              "send_timeout)");
+              "send_timeout, handshake_timeout, udp_amplification)");
     EXPECT_NE(errorsOf("plugins_dir: x\nservices: {}\n").find("plughost.yaml:1:1: plugins_dir: unknown key"),
               std::string::npos);
+}
+
+TEST(Config, UdpListenEntries) {
+    const HostConfig config = load(
+        "services:\n  a:\n    plugin: echo\n    listen:\n      - 127.0.0.1:7007\n"
+        "      - {address: 127.0.0.1:7007, protocol: udp}\n      - {address: 7008, protocol: tcp}\n"
+        "    udp_amplification: 2.5\n");
+    const auto& listen = config.services.front().listen;
+    ASSERT_EQ(listen.size(), 3u);
+    EXPECT_FALSE(listen[0].udp);
+    EXPECT_TRUE(listen[1].udp);
+    EXPECT_FALSE(listen[2].udp);
+    EXPECT_DOUBLE_EQ(config.services.front().limits.udpAmplification, 2.5);
+    // No idle_timeout written: UDP sessions get the short default, TCP ones keep theirs.
+    EXPECT_FALSE(config.services.front().limits.idleTimeoutSet);
+    EXPECT_EQ(config.services.front().limits.udpIdleTimeout(), std::chrono::seconds(30));
+    EXPECT_EQ(config.services.front().limits.idleTimeout, std::chrono::minutes(10));
+    // idle_timeout under defaults: is for TCP; the service's own applies to its UDP sessions too.
+    const HostConfig set = load(
+        "defaults: {idle_timeout: 5m}\nservices:\n  a:\n    plugin: echo\n"
+        "    listen: [{address: 7007, protocol: udp}]\n  b:\n    plugin: echo\n"
+        "    listen: [{address: 7008, protocol: udp}]\n    idle_timeout: 2m\n");
+    EXPECT_EQ(set.services[0].limits.udpIdleTimeout(), std::chrono::seconds(30));
+    EXPECT_EQ(set.services[0].limits.idleTimeout, std::chrono::minutes(5));
+    EXPECT_EQ(set.services[1].limits.udpIdleTimeout(), std::chrono::minutes(2));
+    // Whether an address is UDP is part of the service.
+    EXPECT_NE(load("services:\n  a:\n    plugin: echo\n    listen: [{address: 7007, protocol: udp}]\n")
+                  .services.front()
+                  .fingerprint(),
+              load("services:\n  a:\n    plugin: echo\n    listen: [7007]\n").services.front().fingerprint());
+}
+
+TEST(Config, BadUdpKeysNameFileLineColumnAndKey) {
+    EXPECT_EQ(
+        errorsOf("services:\n  a:\n    plugin: echo\n    listen:\n      - {address: 7007, protocol: sctp}\n"),
+        "plughost.yaml:5:35: services.a.listen[0].protocol: 'sctp' is not a protocol; use tcp (the "
+        "default) or udp");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen:\n      - address: 7007\n"
+                       "        protocol: udp\n        tls: {certificate: a.pem, key: a.key}\n"),
+              "plughost.yaml:7:14: services.a.listen[0].tls: TLS is for TCP only: a udp listen entry cannot "
+              "have tls (DTLS is not offered)");
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: 7007\n    udp_amplification: 0.5\n"),
+              "plughost.yaml:5:24: services.a.udp_amplification: '0.5' is not a factor between 1 and 100 (a "
+              "UDP session sends its peer at most this many times the bytes the peer sent it)");
+    // Two UDP services on one port conflict like two TCP ones; a TCP and a UDP one do not.
+    EXPECT_EQ(errorsOf("services:\n  a:\n    plugin: echo\n    listen: [{address: 7007, protocol: udp}]\n"
+                       "  b:\n    plugin: echo\n    listen: [{address: 7007, protocol: udp}]\n"),
+              "plughost.yaml:7:13: services.b.listen: 127.0.0.1:7007 (udp) is also used by service 'a' "
+              "(plughost.yaml:2)");
+    EXPECT_NO_THROW(
+        load("services:\n  a:\n    plugin: echo\n    listen: [7007]\n"
+             "  b:\n    plugin: echo\n    listen: [{address: 7007, protocol: udp}]\n"));
 }
 
 TEST(Config, DuplicateKeysAreErrors) {
@@ -195,13 +247,13 @@ TEST(Config, SyntaxErrorsNamePosition) {
 TEST(Config, EveryProblemIsReportedInFileOrder) {
     const std::string errors =
         errorsOf("services:\n  a:\n    plugin: echo\n    listen: 99999\n  b:\n    listen: 1\n    typo: 2\n");
-    EXPECT_EQ(
-        errors,
-        "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
-        "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
-        "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, "
-        "settings, "
-        "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, send_timeout)");
+    EXPECT_EQ(errors,
+              "plughost.yaml:4:13: services.a.listen: port 99999 is out of range (0-65535)\n"
+              "plughost.yaml:5:3: services.b.plugin: missing; name the plugin that serves this service\n"
+              "plughost.yaml:7:5: services.b.typo: unknown key (expected one of: plugin, listen, enabled, "
+              "settings, "
+              "max_connections, max_per_ip, rate, allow, deny, idle_timeout, max_line, max_queue, "
+              "send_timeout, handshake_timeout, udp_amplification)");
 }
 
 TEST(Config, MissingFileIsReported) {

@@ -175,10 +175,9 @@ TEST(ManPages, HaveTheSectionsOperatorsLookFor) {
 
 // The man page section that documents each part of the schema.
 const std::vector<std::pair<std::string, plughost::config::Section>> kKeySections = {
-    {"TOP-LEVEL KEYS", plughost::config::Section::Top},
-    {"ADMIN KEYS", plughost::config::Section::Admin},
-    {"SERVICE KEYS", plughost::config::Section::Service},
-    {"LIMITS", plughost::config::Section::Limits}};
+    {"TOP-LEVEL KEYS", plughost::config::Section::Top},    {"ADMIN KEYS", plughost::config::Section::Admin},
+    {"SERVICE KEYS", plughost::config::Section::Service},  {"LIMITS", plughost::config::Section::Limits},
+    {"LISTEN ENTRIES", plughost::config::Section::Listen}, {"TLS KEYS", plughost::config::Section::Tls}};
 
 Strings documentedKeys(const std::string& heading) {
     Strings keys;
@@ -211,6 +210,14 @@ std::pair<std::string, std::string> fileWith(plughost::config::Section section, 
             return {"services:\n  s:\n    " + key + ": 1\n" + (key == "plugin" ? "" : "    plugin: echo\n") +
                         (key == "listen" ? "" : "    listen: 0\n"),
                     "services.s." + key};
+        case Section::Listen:
+            return {"services:\n  s:\n    plugin: echo\n    listen:\n      - {" +
+                        (key == "address" ? std::string("address: 0") : "address: 0, " + key + ": 1") + "}\n",
+                    "services.s.listen[0]." + key};
+        case Section::Tls:
+            return {"services:\n  s:\n    plugin: echo\n    listen:\n      - address: 0\n        tls: {" +
+                        key + ": 1}\n",
+                    "services.s.listen[0].tls." + key};
     }
     return {};
 }

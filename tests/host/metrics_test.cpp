@@ -123,7 +123,8 @@ TEST(Metrics, PassPromtoolAndDescribeTheProcessAndTheSessionsThatEnded) {
     const double before = wallClockSeconds();
     HostProcess host(
         "services:\n  echo:\n    plugin: echo\n    listen: 127.0.0.1:0\n"
-        "  confirm:\n    plugin: confirm\n    listen: 127.0.0.1:0\n");
+        "  confirm:\n    plugin: confirm\n    listen: [127.0.0.1:0, {address: 127.0.0.1:0, protocol: "
+        "udp}]\n");
     ASSERT_TRUE(host.started()) << host.log();
     const double after = wallClockSeconds();
     const std::uint16_t port = host.port("echo");
@@ -190,6 +191,15 @@ TEST(Metrics, PassPromtoolAndDescribeTheProcessAndTheSessionsThatEnded) {
     EXPECT_LE(values["plughost_session_duration_seconds_bucket{" + kLabels + ",le=\"0.1\"}"], kQuick);
     EXPECT_GE(values["plughost_session_duration_seconds_sum{" + kLabels + "}"],
               std::chrono::duration<double>(kLong).count());
+    // A service with a UDP address has the UDP families (and promtool accepted them above).
+    EXPECT_EQ(values.count("plughost_udp_datagrams_received_total{service=\"confirm\",plugin=\"confirm\"}"),
+              1u)
+        << metrics;
+    EXPECT_EQ(values.count(
+                  "plughost_udp_dropped_total{service=\"confirm\",plugin=\"confirm\",reason=\"low_port\"}"),
+              1u)
+        << metrics;
+    EXPECT_EQ(values.count("plughost_udp_datagrams_received_total{" + kLabels + "}"), 0u);
     // A service with no ended session has the whole family at zero.
     EXPECT_EQ(values["plughost_session_duration_seconds_count{service=\"confirm\",plugin=\"confirm\"}"], 0);
     EXPECT_EQ(

@@ -52,7 +52,7 @@ TEST(Plugins, LoadsAGoodPluginAndReadsItsDescriptor) {
     EXPECT_EQ(echo.name, "echo");
     EXPECT_EQ(echo.version, "1.0.0");
     EXPECT_EQ(echo.abi, plughost::plugins::hostAbi());
-    EXPECT_EQ(echo.abi, "2.1");
+    EXPECT_EQ(echo.abi, "2.2");
     EXPECT_FALSE(echo.description.empty());
     std::string why;
     EXPECT_NE(catalog.find("echo", why), nullptr);
@@ -67,7 +67,7 @@ TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionR
     EXPECT_FALSE(entry.loaded());
     EXPECT_EQ(entry.rejection,
               dir.path() +
-                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.1 "
+                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.2 "
                   "(too new); rebuild it against this SDK");
     std::string why;
     EXPECT_EQ(catalog.find("wrong_abi", why), nullptr);
@@ -82,7 +82,7 @@ TEST(Plugins, ANewerMinorIsRefusedAskingForANewerHost) {
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "newer_minor.so").rejection,
               dir.path() +
-                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.1 (too new); "
+                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.2 (too new); "
                   "upgrade the host or rebuild the plugin against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
@@ -95,7 +95,7 @@ TEST(Plugins, APluginOfTheOldCxxAbiIsRefusedWithoutCallingIt) {
     EXPECT_EQ(entryFor(catalog, "cxx_abi_1.so").rejection,
               dir.path() +
                   "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
-                  "2.1 (too old); rebuild it against this SDK");
+                  "2.2 (too old); rebuild it against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
 
@@ -111,7 +111,7 @@ TEST(Plugins, AnOlderMinorLoadsWithTheEntriesItLacksAbsent) {
     EXPECT_EQ(older.library->api().on_stopping, nullptr);  // beyond its table: never called
     const auto& current = entryFor(catalog, "abi_probe_c.so");
     ASSERT_TRUE(current.loaded()) << current.rejection;
-    EXPECT_EQ(current.abi, "2.1");
+    EXPECT_EQ(current.abi, "2.2");
     EXPECT_NE(current.library->api().on_stopping, nullptr);
 }
 

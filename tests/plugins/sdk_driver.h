@@ -268,6 +268,7 @@ inline const plughost_host_api* hostApi() {
         [](plughost_session* s) { session(s).retain(); },
         [](plughost_session* s) { session(s).release(); },
         [](plughost_session*) -> std::size_t { return 0; },
+        [](plughost_session*, plughost_connection* out) { out->transport = PLUGHOST_TRANSPORT_TCP; },
     };
     return &api;
 }

@@ -39,10 +39,12 @@
 /* The version of this header. History of the minors:
  *   2.0  the first C ABI (plughost 0.2 development builds)
  *   2.1  + plughost_plugin_api.on_stopping, plughost_host_api.session_queued
+ *   2.2  + plughost_host_api.session_connection (transport, TLS version, cipher,
+ *          verified client certificate, server name)
  * (Major 1 was the C++-only descriptor of plughost 0.1, which the host
  * recognises and refuses with a request to rebuild.) */
 #define PLUGHOST_ABI_MAJOR 2
-#define PLUGHOST_ABI_MINOR 1
+#define PLUGHOST_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define PLUGHOST_EXPORT __attribute__((visibility("default")))
@@ -87,8 +89,9 @@ extern "C" {
 #define PLUGHOST_CLOSE_ERROR 8 /* a plugin callback failed */
 
 /* Opaque handles; only the host knows what is behind them. */
-typedef struct plughost_service plughost_service; /* the host's side of one configured service */
-typedef struct plughost_session plughost_session; /* one client connection */
+typedef struct plughost_service plughost_service;       /* the host's side of one configured service */
+typedef struct plughost_session plughost_session;       /* one client connection */
+typedef struct plughost_connection plughost_connection; /* a session's transport, below (2.2) */
 
 typedef struct plughost_abi_version {
     uint32_t major;
@@ -170,7 +173,37 @@ typedef struct plughost_host_api {
 
     /* Bytes queued for the client and not yet taken by the kernel. */
     size_t (*session_queued)(plughost_session* session);
+
+    /* --- 2.2 -------------------------------------------------------------- */
+
+    /* What the session's connection is (see plughost_connection). The plugin
+     * sets out->size = sizeof(plughost_connection) first; the host fills the
+     * fields that both know of and leaves the rest as they were. */
+    void (*session_connection)(plughost_session* session, plughost_connection* out);
 } plughost_host_api;
+
+/* How a client reached a service. */
+#define PLUGHOST_TRANSPORT_TCP 0
+#define PLUGHOST_TRANSPORT_TLS 1 /* TCP with TLS, terminated by the host */
+#define PLUGHOST_TRANSPORT_UDP 2
+
+/* A read-only view of a session's connection (2.2). Strings are host-owned and
+ * valid as long as the session handle is; the ones that do not apply have
+ * length 0. */
+struct plughost_connection {
+    size_t size; /* set by the plugin: sizeof(plughost_connection) as it was built */
+    int32_t transport;
+    const char* tls_version; /* "TLSv1.3" */
+    size_t tls_version_length;
+    const char* tls_cipher; /* "TLS_AES_256_GCM_SHA384" */
+    size_t tls_cipher_length;
+    /* The subject of the client certificate the host verified (client_ca), as
+     * RFC 2253 text: "CN=alice,O=Example". Empty without one. */
+    const char* peer_subject;
+    size_t peer_subject_length;
+    const char* server_name; /* what the client asked for by SNI */
+    size_t server_name_length;
+};
 
 /* Plugin -> host: the plugin's exported table (the data symbol plughost_plugin).
  *

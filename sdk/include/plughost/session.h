@@ -48,6 +48,23 @@ inline const char* describe(CloseReason reason) {
     return "unknown";
 }
 
+// How a client reached a service (plughost_connection in abi.h).
+enum class Transport : std::int32_t {
+    Tcp = PLUGHOST_TRANSPORT_TCP,
+    Tls = PLUGHOST_TRANSPORT_TLS,  // TCP with TLS, terminated by the host: the plugin sees plaintext
+    Udp = PLUGHOST_TRANSPORT_UDP,
+};
+
+// A session's connection as the host knows it. For TLS, what was negotiated, the subject of the client
+// certificate the host verified (RFC 2253, empty without client_ca) and the server name asked for.
+struct Connection {
+    Transport transport = Transport::Tcp;
+    std::string_view tlsVersion;
+    std::string_view tlsCipher;
+    std::string_view peerSubject;
+    std::string_view serverName;
+};
+
 namespace detail {
 struct SessionAccess;
 }
@@ -81,6 +98,21 @@ public:
 
     // Bytes queued for the client that the kernel has not taken yet. Safe from any thread.
     std::size_t queued() const { return host_->session_queued(handle_); }
+
+    // How the client reached the service: the transport and, for TLS, what was negotiated and the
+    // client certificate the host verified. Safe from any thread; the views live as long as the Session.
+    Connection connection() const {
+        plughost_connection info{};
+        info.size = sizeof info;
+        host_->session_connection(handle_, &info);
+        auto view = [](const char* text, std::size_t length) {
+            return text != nullptr ? std::string_view(text, length) : std::string_view();
+        };
+        return {static_cast<Transport>(info.transport), view(info.tls_version, info.tls_version_length),
+                view(info.tls_cipher, info.tls_cipher_length),
+                view(info.peer_subject, info.peer_subject_length),
+                view(info.server_name, info.server_name_length)};
+    }
 
     // The plugin's own per-session state, empty when the session opens.
     // Touch it only from this session's callbacks (they never run concurrently).

@@ -1,10 +1,11 @@
 /* A plugin written in C11 against <plughost/abi.h> alone: no C++ runtime.
- * Built twice: against this tree's header (abi_probe_c.so, ABI 2.1) and
+ * Built twice: against this tree's header (abi_probe_c.so, ABI 2.2) and
  * against the frozen 2.0 header in tests/host/abi-2.0 (abi_probe_v20.so), as
  * a plugin built with an older SDK would be. The protocol, one line each:
  *   log TEXT    logs "TAG says TEXT" and answers "logged"
  *   later TEXT  answers "later: TEXT" from another thread, which then closes the session
  *   queued      answers "queued N" (2.1) or "queued n/a" (2.0)
+ *   transport   answers "transport N" (2.2: session_connection) or "transport n/a"
  *   peer        answers "peer ADDRESS"
  *   list        answers the `items` setting joined by ','
  *   fail        reports an error and fails the callback (the host closes this session)
@@ -199,6 +200,18 @@ static int32_t probe_data(void* instance, plughost_session* session, void* sessi
         snprintf(line, sizeof line, "queued %zu", self->host->session_queued(session));
 #else
         snprintf(line, sizeof line, "queued n/a");
+#endif
+        reply(self, session, line);
+    } else if (strcmp(text, "transport") == 0) {
+#if PLUGHOST_ABI_MINOR >= 2
+        plughost_connection connection;
+        memset(&connection, 0, sizeof connection);
+        connection.size = sizeof connection;
+        connection.transport = -1;
+        self->host->session_connection(session, &connection);
+        snprintf(line, sizeof line, "transport %d", (int)connection.transport);
+#else
+        snprintf(line, sizeof line, "transport n/a");
 #endif
         reply(self, session, line);
     } else if (strcmp(text, "peer") == 0) {

@@ -56,6 +56,9 @@ public:
             });
         } else if (text == "queued") {
             session.send("queued " + std::to_string(session.queued()) + "\n");
+        } else if (text == "transport") {
+            session.send("transport " + std::to_string(static_cast<int>(session.connection().transport)) +
+                         "\n");
         } else if (text == "peer") {
             session.send("peer " + session.peer() + "\n");
         } else if (text == "list") {
