@@ -40,6 +40,7 @@ public:
     void retain() override {}
     void release() override {}
     std::size_t queued() override { return 0; }
+    void connection(plughost_connection& out) const override { out.transport = PLUGHOST_TRANSPORT_TCP; }
 
     // Everything sent since the last take().
     std::string take() {
