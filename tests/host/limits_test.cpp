@@ -27,10 +27,6 @@ std::string ask(Client& client, const std::string& line) {
     return client.line();
 }
 
-std::string statusJson(const HostProcess& host) {
-    return runCtl({"status", "--json", "--socket", host.adminSocket()}).output;
-}
-
 TEST(Limits, PerAddressLimitRefusesOnlyThatAddress) {
     TempDir dir;
     HostProcess host(

@@ -118,25 +118,6 @@ std::string tlsListen(const Pki& pki, const std::string& extra = "") {
            ", key: " + pki.path("server.key") + extra + "}\n";
 }
 
-// The value of a counter in `plughostctl status --json`-like output: the admin's /status JSON.
-std::string statusJson(const HostProcess& host) {
-    return capture(std::string(PLUGHOSTCTL_PATH) + " status --json --socket " + host.adminSocket());
-}
-
-// Polls /status until `pattern` matches (counters are updated by the I/O threads).
-bool waitStatus(const HostProcess& host, const std::string& pattern, std::string& last) {
-    const std::regex re(pattern);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    do {
-        last = statusJson(host);
-        if (std::regex_search(last, re)) {
-            return true;
-        }
-        std::this_thread::sleep_for(50ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return false;
-}
-
 class TlsHost : public ::testing::Test {
 protected:
     void SetUp() override {

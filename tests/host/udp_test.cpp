@@ -72,24 +72,6 @@ private:
     bool bound_ = false;
 };
 
-std::string statusJson(const HostProcess& host) {
-    return capture(std::string(PLUGHOSTCTL_PATH) + " status --json --socket " + host.adminSocket());
-}
-
-// Polls /status until `pattern` matches (the I/O threads update the counters).
-bool waitStatus(const HostProcess& host, const std::string& pattern, std::string& last) {
-    const std::regex re(pattern);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    do {
-        last = statusJson(host);
-        if (std::regex_search(last, re)) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return false;
-}
-
 std::string allBytes() {
     std::string bytes;
     for (int i = 0; i < 256; ++i) {

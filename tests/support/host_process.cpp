@@ -14,7 +14,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 namespace plughost::test {
 
@@ -23,6 +25,23 @@ std::string readFile(const std::string& path) {
     std::stringstream content;
     content << in.rdbuf();
     return content.str();
+}
+
+std::string statusJson(const HostProcess& host) {
+    return runCtl({"status", "--json", "--socket", host.adminSocket()}).output;
+}
+
+bool waitStatus(const HostProcess& host, const std::string& pattern, std::string& last) {
+    const std::regex re(pattern);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    do {
+        last = statusJson(host);
+        if (std::regex_search(last, re)) {
+            return true;
+        }
+        std::this_thread::sleep_for(20ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
 }
 
 std::string capture(const std::string& command) {

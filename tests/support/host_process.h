@@ -115,6 +115,12 @@ RunResult runHost(const std::vector<std::string>& args, std::chrono::millisecond
 // Runs plughostctl to completion with `args`; same shape.
 RunResult runCtl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 30s);
 
+// The host's /status as JSON (plughostctl status --json on its admin socket).
+std::string statusJson(const HostProcess& host);
+// Polls statusJson() until `pattern` matches, for up to 10 s (the I/O threads update the counters);
+// `last` gets the last answer, for the failure message.
+bool waitStatus(const HostProcess& host, const std::string& pattern, std::string& last);
+
 // Replaces a file the way an editor or installer does: write elsewhere, rename over.
 void replaceFile(const std::string& path, const std::string& content);
 // A file's whole content ("" if unreadable).
