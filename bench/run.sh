@@ -477,6 +477,25 @@ chat_rows "chat, 1000 members, 10 senders × 20 msg/s, ${CHAT_SECONDS} s" 50000
 
 fi
 
+# tls_row LABEL METRIC KEY OP LIMIT TARGET: plughost's runs in TP, the reference's in TR (HAProxy's in the
+# TLS section, refudp's in the UDP one: REF_LABEL names it); TLS_NA/HAPROXY_NA say why a side has none.
+tls_row() {
+    local pv rv q result pshown=${TLS_NA:-} rshown=${HAPROXY_NA:-}
+    [ -n "$pshown" ] || [ "${#TP[@]}" -gt 0 ] || pshown="n/a: no run"
+    [ -n "$rshown" ] || [ "${#TR[@]}" -gt 0 ] || rshown="n/a: no run"
+    if [ -n "$pshown" ] || [ -n "$rshown" ]; then
+        [ -n "$pshown" ] || pshown=$(ms "$3" "${TP[@]}")
+        [ -n "$rshown" ] || rshown=$(ms "$3" "${TR[@]}")
+        row "$1" "$2" "$pshown" "$rshown" "n/a" "$6" "n/a"
+        return
+    fi
+    pv=$(median "$3" "${TP[@]}"); rv=$(median "$3" "${TR[@]}"); q=$(ratio "$pv" "$rv")
+    result=$(check "$q" "$4" "$5")
+    [ -z "$5" ] && result="n/a"
+    [ "$(failed_runs "${TP[@]}")" = 0 ] || result="FAIL (errors in $(failed_runs "${TP[@]}") plughost runs)"
+    row "$1" "$2" "$(ms "$3" "${TP[@]}")" "$(ms "$3" "${TR[@]}")" "$q" "$6" "$result"
+    detail "$1, $2" "plughost $(list "$3" "${TP[@]}"); ${REF_LABEL:-HAProxy + refecho} $(list "$3" "${TR[@]}")"
+}
 if want tls; then
 # ---- TLS --------------------------------------------------------------------------------------
 
@@ -576,24 +595,6 @@ HAPROXY
     return 1
 }
 stop_haproxy() { stop "$HAP_PID"; stop "$HAP_REF_PID"; }
-# tls_row LABEL METRIC KEY OP LIMIT TARGET: plughost's runs in TP, HAProxy's in TR.
-tls_row() {
-    local pv rv q result pshown=${TLS_NA:-} rshown=${HAPROXY_NA:-}
-    [ -n "$pshown" ] || [ "${#TP[@]}" -gt 0 ] || pshown="n/a: no run"
-    [ -n "$rshown" ] || [ "${#TR[@]}" -gt 0 ] || rshown="n/a: no run"
-    if [ -n "$pshown" ] || [ -n "$rshown" ]; then
-        [ -n "$pshown" ] || pshown=$(ms "$3" "${TP[@]}")
-        [ -n "$rshown" ] || rshown=$(ms "$3" "${TR[@]}")
-        row "$1" "$2" "$pshown" "$rshown" "n/a" "$6" "n/a"
-        return
-    fi
-    pv=$(median "$3" "${TP[@]}"); rv=$(median "$3" "${TR[@]}"); q=$(ratio "$pv" "$rv")
-    result=$(check "$q" "$4" "$5")
-    [ -z "$5" ] && result="n/a"
-    [ "$(failed_runs "${TP[@]}")" = 0 ] || result="FAIL (errors in $(failed_runs "${TP[@]}") plughost runs)"
-    row "$1" "$2" "$(ms "$3" "${TP[@]}")" "$(ms "$3" "${TR[@]}")" "$q" "$6" "$result"
-    detail "$1, $2" "plughost $(list "$3" "${TP[@]}"); ${REF_LABEL:-HAProxy + refecho} $(list "$3" "${TR[@]}")"
-}
 # tls_cell LABEL ARGS...: TLS_REPS interleaved runs of the load generator against each server (started
 # once for the cell), ARGS plus the port and --server-pid.
 tls_cell() {
@@ -693,6 +694,7 @@ start_udp_host() {  # sets UDPH_PID and UDPH_PORT, or returns 1 (UDP_NA says why
         stop "$UDPH_PID"; return 1
     fi
     UDPH_PORT=$(service_port "$ready" echo)
+    UDPH_PORT=${UDPH_PORT%/udp}  # the ready file says 127.0.0.1:PORT/udp for a UDP listener
 }
 start_refudp() {  # sets REFUDP_PID and REFUDP_PORT
     [ -z "$REFUDP_NA" ] || return 1

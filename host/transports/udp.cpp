@@ -19,6 +19,15 @@ using Clock = std::chrono::steady_clock;
 using plughost::CloseReason;
 using sessions::UdpDrop;
 
+// The endpoint whose received batch this I/O thread is delivering (see UdpEndpoint::batch).
+thread_local const UdpEndpoint* delivering = nullptr;
+struct Delivering {
+    explicit Delivering(const UdpEndpoint* endpoint) { delivering = endpoint; }
+    ~Delivering() { delivering = nullptr; }
+    Delivering(const Delivering&) = delete;
+    Delivering& operator=(const Delivering&) = delete;
+};
+
 std::int64_t ticks(Clock::time_point when) { return when.time_since_epoch().count(); }
 
 // The session key: the address family, port and address bytes.
@@ -175,6 +184,11 @@ bool UdpSession::send(std::string_view bytes) {
             1, std::memory_order_relaxed);
         return false;
     }
+    if (endpoint_->batch(peerAddress_, peerLength_, bytes)) {
+        sent_ += bytes.size();
+        lastActivity_ = ticks(Clock::now());
+        return true;  // counted when the batch goes out
+    }
     ssize_t n;
     do {
         n = ::sendto(endpoint_->fd(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -269,7 +283,12 @@ UdpEndpoint::UdpEndpoint(std::shared_ptr<UdpSocket> socket, std::shared_ptr<UdpO
       buffers_(kBatch * 65536),
       messages_(kBatch),
       vectors_(kBatch),
-      addresses_(kBatch) {}
+      addresses_(kBatch),
+      outMessages_(kBatch),
+      outVectors_(kBatch) {
+    outBytes_.reserve(kBatchBytes);
+    outgoing_.reserve(kBatch);
+}
 
 UdpEndpoint::~UdpEndpoint() = default;
 
@@ -353,7 +372,11 @@ void UdpEndpoint::ready(std::uint32_t, char*, std::size_t) {
         if (n <= 0) {
             return;  // EAGAIN: drained; an ICMP error reported on the socket is only read away
         }
-        receive(static_cast<std::size_t>(n));
+        {
+            const Delivering guard(this);
+            receive(static_cast<std::size_t>(n));
+        }
+        flush();
         if (static_cast<std::size_t>(n) < kBatch) {
             return;
         }
@@ -393,6 +416,62 @@ void UdpEndpoint::receive(std::size_t count) {
         const std::shared_ptr<UdpSession> session = found->second;  // it may end inside the callback
         session->datagram(buffers_.data() + i * 65536, size, now);
     }
+}
+
+bool UdpEndpoint::batch(const sockaddr_storage& address, socklen_t length, std::string_view bytes) {
+    if (delivering != this) {
+        return false;  // another thread, or this one outside a delivery: sent at once
+    }
+    if (outgoing_.size() == kBatch || outBytes_.size() + bytes.size() > kBatchBytes) {
+        flush();
+    }
+    Outgoing out;
+    out.offset = outBytes_.size();
+    out.length = bytes.size();
+    std::memcpy(&out.address, &address, length);
+    out.addressLength = length;
+    outBytes_.insert(outBytes_.end(), bytes.begin(), bytes.end());
+    outgoing_.push_back(out);
+    return true;
+}
+
+void UdpEndpoint::flush() {
+    const std::size_t count = outgoing_.size();
+    if (count == 0) {
+        return;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        Outgoing& out = outgoing_[i];
+        outVectors_[i] = {outBytes_.data() + out.offset, out.length};
+        outMessages_[i] = {};
+        outMessages_[i].msg_hdr.msg_iov = &outVectors_[i];
+        outMessages_[i].msg_hdr.msg_iovlen = 1;
+        outMessages_[i].msg_hdr.msg_name = &out.address;
+        outMessages_[i].msg_hdr.msg_namelen = out.addressLength;
+    }
+    sessions::Stats& stats = ownerPtr_->stats();
+    std::size_t done = 0;
+    while (done < count) {
+        const int n = ::sendmmsg(socket_->fd(), outMessages_.data() + done,
+                                 static_cast<unsigned>(count - done), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            // The first unsent one failed (EAGAIN: the socket's buffer is full; or a peer the kernel
+            // refuses): it is lost, as a UDP datagram may be; the rest are tried again.
+            drop(UdpDrop::SendFailed);
+            ++done;
+            continue;
+        }
+        for (std::size_t i = done; i < done + static_cast<std::size_t>(n); ++i) {
+            stats.bytesOut.fetch_add(outgoing_[i].length, std::memory_order_relaxed);
+        }
+        stats.udpOut.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+        done += static_cast<std::size_t>(n);
+    }
+    outgoing_.clear();
+    outBytes_.clear();
 }
 
 void UdpEndpoint::sweep(Clock::time_point now) {

@@ -3,8 +3,10 @@
 // EventLoop thread (its socket is in that loop's epoll set through the FdHandler
 // hook). Each remote address:port is a UdpSession, opened on its first datagram
 // (admission applies then) and closed after the UDP idle timeout; each datagram
-// is one on_data (Raw) or one per line (Lines); each send() is one datagram,
-// sent at once from the calling thread. The reflection rules: datagrams from
+// is one on_data (Raw) or one per line (Lines); each send() is one datagram:
+// during the delivery of a received batch, the endpoint's thread collects the
+// replies and sends them in one sendmmsg after it; any other send goes out at
+// once from the calling thread. The reflection rules: datagrams from
 // source ports below 1024 are dropped, and a session never sends its peer more
 // than udp_amplification times the bytes the peer sent it.
 
@@ -147,6 +149,10 @@ public:
     const config::Limits& limits() const { return limits_; }
     void closeLater(const std::shared_ptr<UdpSession>& session);  // any thread
     void ended(const UdpSession& session);                        // I/O thread
+    // A datagram a session of this endpoint sends while the endpoint delivers a received batch, on
+    // its I/O thread: copied into the send batch, which goes out in one sendmmsg when the batch is
+    // delivered (or full). False on any other thread or outside a delivery: send it at once.
+    bool batch(const sockaddr_storage& address, socklen_t length, std::string_view bytes);
 
 private:
     void receive(std::size_t count);
@@ -162,12 +168,29 @@ private:
     bool stopped_ = false;                                                   // I/O thread only
     std::unordered_map<std::string, std::shared_ptr<UdpSession>> sessions_;  // by address bytes; I/O thread
 
+    void flush();  // sends the send batch; I/O thread
+
     // recvmmsg's batch.
     static constexpr std::size_t kBatch = 32;
     std::vector<char> buffers_;
     std::vector<mmsghdr> messages_;
     std::vector<iovec> vectors_;
     std::vector<sockaddr_storage> addresses_;
+
+    // sendmmsg's batch (I/O thread only): what the sessions answered during the current delivery. An
+    // echo then costs one sendmmsg per received batch instead of one sendto per datagram (bench/:
+    // "UDP echo"). At most kBatch datagrams and kBatchBytes; a fuller batch is sent first.
+    static constexpr std::size_t kBatchBytes = 256 * 1024;
+    struct Outgoing {
+        std::size_t offset = 0;  // in outBytes_
+        std::size_t length = 0;
+        sockaddr_storage address{};
+        socklen_t addressLength = 0;
+    };
+    std::vector<char> outBytes_;
+    std::vector<Outgoing> outgoing_;
+    std::vector<mmsghdr> outMessages_;
+    std::vector<iovec> outVectors_;
 };
 
 }  // namespace plughost::udp

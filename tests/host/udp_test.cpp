@@ -249,6 +249,37 @@ TEST(Udp, AThousandPeersAtOnce) {
     EXPECT_TRUE(waitStatus(host, "\"connections\" *: *1000\\b", status)) << status;
 }
 
+// The replies to a received batch go out in one sendmmsg (up to 32 at a time): a burst from one
+// peer is answered completely, in order, and every reply is counted once.
+TEST(Udp, ABurstFromOnePeerIsAnsweredInOrderAndCounted) {
+    HostProcess host(
+        "services:\n  echo:\n    plugin: echo\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n");
+    ASSERT_TRUE(host.started()) << host.log();
+    Peer peer;
+    ASSERT_TRUE(peer.bound());
+    constexpr int kBurst = 200;  // ~50 KB in all: within a default socket receive buffer
+    std::size_t bytes = 0;
+    std::vector<std::string> sent;
+    for (int i = 0; i < kBurst; ++i) {
+        sent.push_back(std::to_string(i) + ":" + std::string(static_cast<std::size_t>(i * 7 % 500), 'x'));
+        bytes += sent.back().size();
+        ASSERT_TRUE(peer.send(host.port("echo"), sent.back()));
+    }
+    for (int i = 0; i < kBurst; ++i) {
+        const auto reply = peer.receive();
+        ASSERT_TRUE(reply) << "no reply " << i;
+        ASSERT_EQ(*reply, sent[static_cast<std::size_t>(i)]) << i;
+    }
+    std::string status;
+    EXPECT_TRUE(waitStatus(host,
+                           "\"bytes_out\" *: *" + std::to_string(bytes) + "\\b[^}]*\"datagrams_in\" *: *" +
+                               std::to_string(kBurst) + "\\b[^}]*\"datagrams_out\" *: *" +
+                               std::to_string(kBurst) + "\\b",
+                           status))
+        << status;
+    EXPECT_TRUE(std::regex_search(status, std::regex("\"send_failed\" *: *0\\b"))) << status;
+}
+
 TEST(Udp, ASendLargerThanADatagramIsRefusedAndLogged) {
     HostProcess host(
         "services:\n  big:\n    plugin: confirm\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n"
