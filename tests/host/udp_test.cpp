@@ -201,6 +201,39 @@ TEST(Udp, AdmissionAppliesToTheFirstDatagramAndARefusedPeerGetsNoAnswer) {
     EXPECT_FALSE(first.pending());
 }
 
+// max_per_ip and rate count UDP sessions (new remote ports) per source address, as they count TCP
+// connections; each refusal is silent and counted by its reason.
+TEST(Udp, MaxPerIpAndRateApplyToNewPeers) {
+    HostProcess host(
+        "services:\n  perip:\n    plugin: echo\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n"
+        "    max_per_ip: 2\n  rated:\n    plugin: echo\n"
+        "    listen: [{address: 127.0.0.1:0, protocol: udp}]\n    rate: 1\n");
+    ASSERT_TRUE(host.started()) << host.log();
+    Peer a;
+    Peer b;
+    Peer c;
+    ASSERT_TRUE(a.send(host.port("perip"), "a"));
+    EXPECT_EQ(a.receive(), "a");
+    ASSERT_TRUE(b.send(host.port("perip"), "b"));
+    EXPECT_EQ(b.receive(), "b");
+    ASSERT_TRUE(c.send(host.port("perip"), "c"));  // a third port of 127.0.0.1
+    std::string status;
+    ASSERT_TRUE(waitStatus(host, "\"per_ip\" *: *1\\b", status)) << status;
+    EXPECT_FALSE(c.pending());
+    ASSERT_TRUE(a.send(host.port("perip"), "a again"));  // the two admitted peers go on
+    EXPECT_EQ(a.receive(), "a again");
+
+    // rate: 1 new session per second per address (burst 1): of a quick second and third peer at
+    // least one is refused; the first peer keeps being answered.
+    ASSERT_TRUE(a.send(host.port("rated"), "first"));
+    EXPECT_EQ(a.receive(), "first");
+    ASSERT_TRUE(b.send(host.port("rated"), "second"));
+    ASSERT_TRUE(c.send(host.port("rated"), "third"));
+    ASSERT_TRUE(waitStatus(host, "\"rate\" *: *[12]\\b", status)) << status;
+    ASSERT_TRUE(a.send(host.port("rated"), "first again"));
+    EXPECT_EQ(a.receive(), "first again");
+}
+
 TEST(Udp, IdleSessionsExpire) {
     HostProcess host(
         "services:\n  echo:\n    plugin: echo\n    listen: [{address: 127.0.0.1:0, protocol: udp}]\n"
