@@ -67,8 +67,12 @@ public:
 class Handoff final : public Poco::Net::TCPServerConnection {
 public:
     Handoff(const Poco::Net::StreamSocket& socket, std::weak_ptr<Target> target,
-            std::shared_ptr<const transports::TlsContext> tls) noexcept
-        : TCPServerConnection(socket), target_(std::move(target)), tls_(std::move(tls)) {}
+            std::shared_ptr<const transports::TlsContext> tls,
+            std::shared_ptr<const transports::WebSocketSettings> websocket) noexcept
+        : TCPServerConnection(socket),
+          target_(std::move(target)),
+          tls_(std::move(tls)),
+          websocket_(std::move(websocket)) {}
 
     void run() override {
         const auto target = target_.lock();
@@ -84,7 +88,7 @@ public:
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
             // The kernel's send buffer keeps its normal, self-tuning size, so a client
             // that keeps reading rides out a burst; send_timeout finds one that stopped.
-            target->adopt(std::move(client), std::move(ticket), std::move(tls_));
+            target->adopt(std::move(client), std::move(ticket), std::move(tls_), std::move(websocket_));
         } catch (const Poco::Exception&) {
             // The client went away before its session began; the ticket gives its places back.
         }
@@ -93,21 +97,24 @@ public:
 private:
     std::weak_ptr<Target> target_;
     std::shared_ptr<const transports::TlsContext> tls_;
+    std::shared_ptr<const transports::WebSocketSettings> websocket_;
 };
 
 class HandoffFactory final : public Poco::Net::TCPServerConnectionFactory {
 public:
-    HandoffFactory(std::weak_ptr<Target> target, std::shared_ptr<TlsSlot> tls)
-        : target_(std::move(target)), tls_(std::move(tls)) {}
+    HandoffFactory(std::weak_ptr<Target> target, std::shared_ptr<TlsSlot> tls,
+                   std::shared_ptr<const transports::WebSocketSettings> websocket)
+        : target_(std::move(target)), tls_(std::move(tls)), websocket_(std::move(websocket)) {}
 
     Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
         // Poco's interface: the dispatcher takes ownership
-        return new Handoff(socket, target_, tls_->get());
+        return new Handoff(socket, target_, tls_->get(), websocket_);
     }
 
 private:
     std::weak_ptr<Target> target_;
     std::shared_ptr<TlsSlot> tls_;
+    std::shared_ptr<const transports::WebSocketSettings> websocket_;
 };
 
 // Runs on the accept thread before a connection is queued, so refusals are
@@ -161,7 +168,8 @@ bool serves(const Poco::Net::ServerSocket& socket, const config::ListenAddress& 
 }
 
 Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,
-                   std::shared_ptr<const transports::TlsContext> tls)
+                   std::shared_ptr<const transports::TlsContext> tls,
+                   std::shared_ptr<const transports::WebSocketSettings> websocket)
     : tls_(std::make_shared<TlsSlot>(std::move(tls))),
       socket_(std::move(socket)),
       pool_("accept", 1, 2, 10),
@@ -170,8 +178,8 @@ Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& 
     params->setMaxThreads(2);
     params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
     params->setThreadIdleTime(Poco::Timespan(1, 0));
-    server_ =
-        std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_), pool_, socket_, params);
+    server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_, std::move(websocket)),
+                                                     pool_, socket_, params);
     server_->setConnectionFilter(new AdmissionFilter(target));
 }
 
