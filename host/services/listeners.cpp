@@ -27,7 +27,8 @@ public:
         tsan::takeOver(this);
     }  // Poco may drop the last reference on any thread
     admission::Ticket
-        ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+        ticket;            // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+    bool refused = false;  // WebSocket: admitted only to hear a 1008 close (see WebSocketSettings::refused)
 };
 
 // A listening socket whose accepted connections are TicketedSocketImpls.
@@ -78,6 +79,11 @@ public:
         const auto target = target_.lock();
         auto* ticketed = dynamic_cast<TicketedSocketImpl*>(socket().impl());
         admission::Ticket ticket = ticketed != nullptr ? std::move(ticketed->ticket) : admission::Ticket();
+        if (ticketed != nullptr && ticketed->refused && websocket_) {
+            auto refused = std::make_shared<transports::WebSocketSettings>(*websocket_);
+            refused->refused = true;
+            websocket_ = std::move(refused);
+        }
         tsan::handOver(socket().impl());
         if (!target) {
             return;  // the ticket gives the places back; the socket is dropped
@@ -121,7 +127,8 @@ private:
 // immediate instead of waiting in Poco's queue.
 class AdmissionFilter final : public Poco::Net::TCPServerConnectionFilter {
 public:
-    explicit AdmissionFilter(std::weak_ptr<Target> target) : target_(std::move(target)) {}
+    AdmissionFilter(std::weak_ptr<Target> target, bool websocket)
+        : target_(std::move(target)), websocket_(websocket) {}
 
     bool accept(const Poco::Net::StreamSocket& socket) override {
         const auto target = target_.lock();
@@ -130,12 +137,22 @@ public:
             return false;
         }
         Poco::Net::StreamSocket client(socket);
+        if (websocket_) {
+            try {
+                ticketed->ticket = target->admitQuietly(client.peerAddress().host());
+            } catch (const Poco::Exception&) {
+                return false;  // gone before we looked
+            }
+            ticketed->refused = !ticketed->ticket.held();
+            return true;
+        }
         ticketed->ticket = target->admit(client);
         return ticketed->ticket.held();
     }
 
 private:
     std::weak_ptr<Target> target_;
+    const bool websocket_;
 };
 
 }  // namespace
@@ -178,9 +195,9 @@ Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& 
     params->setMaxThreads(2);
     params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
     params->setThreadIdleTime(Poco::Timespan(1, 0));
-    server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_, std::move(websocket)),
-                                                     pool_, socket_, params);
-    server_->setConnectionFilter(new AdmissionFilter(target));
+    server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_, websocket), pool_,
+                                                     socket_, params);
+    server_->setConnectionFilter(new AdmissionFilter(target, websocket != nullptr));
 }
 
 Listener::~Listener() { stop(); }

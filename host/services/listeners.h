@@ -47,6 +47,9 @@ public:
     virtual ~Target() = default;
     // On the accept thread, before Poco queues the connection: a held ticket admits it.
     virtual admission::Ticket admit(Poco::Net::StreamSocket& socket) = 0;
+    // The same decision, counted alike, but the refused client is told nothing (a WebSocket listener
+    // tells it with a close frame once it has upgraded).
+    virtual admission::Ticket admitQuietly(const Poco::Net::IPAddress& address) = 0;
     // On a pool thread: the admitted connection (non-blocking, TCP_NODELAY), its ticket, and the TLS
     // context it handshakes with (null: plain TCP).
     virtual void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,

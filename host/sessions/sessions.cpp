@@ -765,6 +765,12 @@ void SessionImpl::wsRequest() {
             break;
     }
     const transports::UpgradeDecision decision = transports::decideUpgrade(request, *ws_);
+    if (decision.kind == transports::UpgradeDecision::Kind::Static && ws_->refused) {
+        queue(transports::httpResponse(403, "", "forbidden: refused by a limit or an access rule\n"));
+        wsState_ = WsState::Done;  // counted by admission already
+        closeGracefully(CloseReason::Closed);
+        return;
+    }
     if (decision.kind == transports::UpgradeDecision::Kind::Static) {
         owner_->stats().httpRequests.fetch_add(1, std::memory_order_relaxed);
         queue(transports::serveStatic(ws_->staticDir, request));
@@ -774,6 +780,19 @@ void SessionImpl::wsRequest() {
     }
     if (decision.kind == transports::UpgradeDecision::Kind::Refuse) {
         wsRefused(decision.refusal, decision.response);
+        return;
+    }
+    if (ws_->refused) {
+        // Refused by a limit or an access rule (already counted and logged by admission): upgraded
+        // only to say so with 1008; the plugin never hears of it.
+        queue(decision.response);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            wsState_ = WsState::Open;
+            wsCloseLocked(transports::close_code::kPolicy, "refused by a limit or an access rule");
+            wsState_ = WsState::Done;
+        }
+        closeGracefully(CloseReason::Closed);
         return;
     }
     queue(decision.response);  // before anything the plugin's on_open sends

@@ -25,8 +25,11 @@ struct WebSocketSettings {
     std::string path = "/";            // the request target the upgrade must name
     std::vector<std::string> origins;  // when not empty, Origin must equal one of them
     std::string staticDir;             // absolute, resolved; empty: no static files
-    std::int64_t pingIntervalMs =
-        30000;  // a client silent this long is pinged; one silent twice as long is dead
+    // A client silent this long is pinged; one that then stays silent as long again is dead. 0: never.
+    // Set on the copy a listener hands connections that admission refused (a limit or an access rule):
+    // they still upgrade, to hear close code 1008 instead of a "! reason" line no browser could read.
+    bool refused = false;
+    std::int64_t pingIntervalMs = 30000;
 };
 
 // Why an upgrade was refused; counted per reason in status and metrics (websocket_refused).
