@@ -419,9 +419,20 @@ async def case_chat(ws_port, tcp_port):
     writer.close()
 
 
+async def case_wss(port, ca_path):
+    import ssl
+    context = ssl.create_default_context(cafile=ca_path)
+    async with websockets.connect("wss://localhost:%d/c" % port, ssl=context) as ws:
+        await ws.send("secure\nlines")
+        got = [await ws.recv(), await ws.recv()]
+        check(got == ["got secure", "got lines"], "wss: lines over TLS: %r" % got)
+        await ws.close()
+        check(ws.close_code == 1000, "wss: the close handshake over TLS")
+
+
 def main():
     case = sys.argv[1]
-    ports = [int(p) for p in sys.argv[2:]]
+    ports = [int(p) if p.isdigit() else p for p in sys.argv[2:]]
     function = globals()["case_" + case]
     result = function(*ports)
     if asyncio.iscoroutine(result):

@@ -8,6 +8,7 @@
 
 #include "support/client.h"
 #include "support/host_process.h"
+#include "support/pki.h"
 
 using namespace plughost::test;
 
@@ -143,6 +144,19 @@ TEST(WebSocketLimits, AClientOverALimitIsUpgradedAndClosed1008) {
     EXPECT_NE(out.find("PASS refused"), std::string::npos) << out << host.log();
     std::string last;
     EXPECT_TRUE(waitStatus(host, "\"limit\": *1", last)) << last;
+}
+
+TEST(WebSocketTls, WssIsWebSocketOverTheListenersTls) {
+    Pki pki;
+    pki.issue("server", "DNS:localhost");
+    HostProcess host("services:\n  confirm:\n    plugin: confirm\n"
+                     "    settings: {reply: 'got {message}', framing: lines}\n    listen:\n"
+                     "      - address: 127.0.0.1:0\n        websocket: {path: /c}\n        tls: {certificate: " +
+                     pki.path("server.pem") + ", key: " + pki.path("server.key") + "}\n");
+    ASSERT_TRUE(host.started()) << host.log();
+    const std::string out = capture("timeout 60 /usr/bin/python3 " + kCases + " wss " +
+                                    std::to_string(host.port("confirm")) + " " + pki.path("ca.pem") + " 2>&1");
+    EXPECT_NE(out.find("PASS wss"), std::string::npos) << out << host.log();
 }
 
 // Shutdown and reload close with 1001 ("going away").
