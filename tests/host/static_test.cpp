@@ -121,12 +121,13 @@ TEST_F(Static, MalformedRequestsAre400) {
 }
 
 TEST_F(Static, NothingOutsideTheFolderCanBeReached) {
-    for (const std::string path : {"/../secret.txt", "/css/../../secret.txt", "/%2e%2e/secret.txt",
-                                   "/%2E%2E/secret.txt", "/css/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt",
-                                   "/css%2f..%2f..%2fsecret.txt", "/%00", "/index.html%00.txt", "/..\\secret.txt",
-                                   "/link.txt", "/up/secret.txt", "/%5c..%5csecret.txt"}) {
+    for (const std::string path :
+         {"/../secret.txt", "/css/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
+          "/css/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/css%2f..%2f..%2fsecret.txt", "/%00",
+          "/index.html%00.txt", "/..\\secret.txt", "/link.txt", "/up/secret.txt", "/%5c..%5csecret.txt"}) {
         const std::string answer = get(path);
-        EXPECT_TRUE(status(answer) == "HTTP/1.1 400 Bad Request" || status(answer) == "HTTP/1.1 404 Not Found")
+        EXPECT_TRUE(status(answer) == "HTTP/1.1 400 Bad Request" ||
+                    status(answer) == "HTTP/1.1 404 Not Found")
             << path << ": " << answer;
         EXPECT_EQ(answer.find("the secret"), std::string::npos) << path;
     }
@@ -134,8 +135,9 @@ TEST_F(Static, NothingOutsideTheFolderCanBeReached) {
 
 TEST_F(Static, TheWebSocketPathStillUpgrades) {
     Client client(host->port("confirm"));
-    ASSERT_TRUE(client.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+    ASSERT_TRUE(
+        client.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
     EXPECT_EQ(client.line(), "HTTP/1.1 101 Switching Protocols\r");
     std::string last;
     EXPECT_TRUE(waitStatus(*host, "\"upgrades\": *1", last)) << last;

@@ -149,13 +149,15 @@ TEST(WebSocketLimits, AClientOverALimitIsUpgradedAndClosed1008) {
 TEST(WebSocketTls, WssIsWebSocketOverTheListenersTls) {
     Pki pki;
     pki.issue("server", "DNS:localhost");
-    HostProcess host("services:\n  confirm:\n    plugin: confirm\n"
-                     "    settings: {reply: 'got {message}', framing: lines}\n    listen:\n"
-                     "      - address: 127.0.0.1:0\n        websocket: {path: /c}\n        tls: {certificate: " +
-                     pki.path("server.pem") + ", key: " + pki.path("server.key") + "}\n");
+    HostProcess host(
+        "services:\n  confirm:\n    plugin: confirm\n"
+        "    settings: {reply: 'got {message}', framing: lines}\n    listen:\n"
+        "      - address: 127.0.0.1:0\n        websocket: {path: /c}\n        tls: {certificate: " +
+        pki.path("server.pem") + ", key: " + pki.path("server.key") + "}\n");
     ASSERT_TRUE(host.started()) << host.log();
-    const std::string out = capture("timeout 60 /usr/bin/python3 " + kCases + " wss " +
-                                    std::to_string(host.port("confirm")) + " " + pki.path("ca.pem") + " 2>&1");
+    const std::string out =
+        capture("timeout 60 /usr/bin/python3 " + kCases + " wss " + std::to_string(host.port("confirm")) +
+                " " + pki.path("ca.pem") + " 2>&1");
     EXPECT_NE(out.find("PASS wss"), std::string::npos) << out << host.log();
 }
 
