@@ -154,6 +154,11 @@ bool SessionImpl::send(std::string_view bytes) {
             const std::size_t newline = bytes.find('\n');
             if (newline == std::string_view::npos) {
                 wsPartialLine_.append(bytes.data(), bytes.size());
+                if (wsPartialLine_.size() > maxQueue_) {
+                    // A "line" that never ends is not held without bound: it goes out as it is.
+                    transports::encodeFrame(frames, transports::WsOpcode::Binary, wsPartialLine_);
+                    wsPartialLine_.clear();
+                }
                 break;
             }
             std::string_view line = bytes.substr(0, newline);
