@@ -10,7 +10,7 @@ PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc libssl-
 # systemd-analyze verify and systemd-tmpfiles (systemd; man-db: the units' man: links), and run
 # its maintainer scripts with dpkg --root (adduser).
 TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git man-db bash-completion \
-	prometheus dpkg-dev lintian systemd adduser ii sic
+	prometheus dpkg-dev lintian systemd adduser ii sic python3-websockets
 
 .PHONY: deps build run test clean
 
@@ -51,7 +51,7 @@ clean:
 
 .PHONY: fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = fuzz_config fuzz_framer fuzz_chat fuzz_confirm
+FUZZ_TARGETS = fuzz_config fuzz_framer fuzz_chat fuzz_confirm fuzz_upgrade fuzz_frames
 # Each libFuzzer target for FUZZ_SECONDS, starting from the checked-in seeds in
 # tests/fuzz/corpus (new inputs go to $(BUILD)-fuzz/corpus, not into the tree).
 fuzz: deps

@@ -101,6 +101,17 @@ std::string statusJson(const HostStatus& status) {
             tls->set("failed", failed);
             row->set("tls", tls);
         }
+        if (service.websocket) {
+            auto ws = ordered();
+            ws->set("upgrades", service.wsUpgrades);
+            ws->set("static_requests", service.httpRequests);
+            auto refusedUpgrades = ordered();
+            for (const auto& [reason, count] : service.wsRefused) {
+                refusedUpgrades->set(reason, count);
+            }
+            ws->set("refused", refusedUpgrades);
+            row->set("websocket", ws);
+        }
         if (service.udp) {
             auto udp = ordered();
             udp->set("datagrams_in", service.udpIn);
@@ -284,6 +295,27 @@ std::string metricsText(const HostStatus& status, const ProcessStats& process) {
         for (const auto& [reason, count] : service.tlsFailed) {
             out << "plughost_tls_failed_total{" << labels(service) << ",reason=\"" << label(reason) << "\"} "
                 << count << '\n';
+        }
+    }
+    family("plughost_websocket_upgrades_total", "counter", "WebSocket upgrades that reached the plugin.");
+    for (const auto& service : status.services) {
+        if (service.websocket) {
+            out << "plughost_websocket_upgrades_total{" << labels(service) << "} " << service.wsUpgrades
+                << '\n';
+        }
+    }
+    family("plughost_websocket_refused_total", "counter", "WebSocket upgrades refused, by reason.");
+    for (const auto& service : status.services) {
+        for (const auto& [reason, count] : service.wsRefused) {
+            out << "plughost_websocket_refused_total{" << labels(service) << ",reason=\"" << label(reason)
+                << "\"} " << count << '\n';
+        }
+    }
+    family("plughost_static_requests_total", "counter", "Static file requests answered (any status).");
+    for (const auto& service : status.services) {
+        if (service.websocket) {
+            out << "plughost_static_requests_total{" << labels(service) << "} " << service.httpRequests
+                << '\n';
         }
     }
     family("plughost_udp_datagrams_received_total", "counter",

@@ -4,9 +4,12 @@
 #include <Poco/Path.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -129,7 +132,15 @@ std::string ServiceConfig::fingerprint() const {
     // Whether an address speaks TLS is part of the service; which certificates it uses is not: a reload
     // hands new ones to the running listener, and open sessions keep theirs.
     for (const auto& address : listen) {
-        out << address.text() << (address.tls ? "+tls" : "") << (address.udp ? "+udp" : "") << ',';
+        out << address.text() << (address.tls ? "+tls" : "") << (address.udp ? "+udp" : "");
+        if (address.websocket) {
+            out << "+ws=" << address.websocket->path << '|' << address.websocket->staticDir << '|'
+                << address.websocket->pingIntervalMs;
+            for (const auto& origin : address.websocket->origins) {
+                out << '|' << origin;
+            }
+        }
+        out << ',';
     }
     out << ";limits=" << limits.describe() << ";settings=";
     YAML::Emitter emitter;
@@ -614,6 +625,72 @@ private:
         return tls;
     }
 
+    // A listen entry's `websocket:` map and `static:` folder; null (with the problems recorded) when not
+    // usable.
+    std::shared_ptr<const transports::WebSocketSettings> readWebSocket(const YAML::Node& entry,
+                                                                       const std::string& itemPath) {
+        const YAML::Node node = entry["websocket"];
+        const std::string path = itemPath + ".websocket";
+        auto settings = std::make_shared<transports::WebSocketSettings>();
+        const std::size_t before = problems_.size();
+        if (node.IsMap()) {
+            checkKeys(node, path, keysOf(Section::WebSocket));
+            if (node["path"]) {
+                settings->path = scalar(node["path"], path + ".path");
+                if (node["path"].IsScalar() && (settings->path.empty() || settings->path.front() != '/' ||
+                                                settings->path.find_first_of(" ?#\t") != std::string::npos)) {
+                    problem(node["path"], path + ".path",
+                            typed::quoted(settings->path) + " is not a request path (one like /chat)");
+                }
+            }
+            if (node["origins"]) {
+                const YAML::Node origins = node["origins"];
+                if (!origins.IsSequence()) {
+                    problem(origins, path + ".origins",
+                            "must be a list of origins, like [\"https://chat.example.org\"]");
+                } else {
+                    for (std::size_t i = 0; i < origins.size(); ++i) {
+                        const std::string itemKey = path + ".origins[" + std::to_string(i) + "]";
+                        const std::string origin = scalar(origins[i], itemKey);
+                        if (origins[i].IsScalar() &&
+                            (origin.find("://") == std::string::npos || origin.back() == '/')) {
+                            problem(origins[i], itemKey,
+                                    typed::quoted(origin) +
+                                        " is not an origin: scheme://host[:port] with no path, as browsers "
+                                        "send it");
+                        }
+                        settings->origins.push_back(origin);
+                    }
+                }
+            }
+            if (node["ping_interval"]) {
+                const auto interval = parsed(node["ping_interval"], path + ".ping_interval", parseDuration);
+                settings->pingIntervalMs = interval.count();
+                if (node["ping_interval"].IsScalar() && interval.count() < 0) {
+                    problem(node["ping_interval"], path + ".ping_interval", "must be 0 (never) or more");
+                }
+            }
+        } else if (!(node.IsScalar() &&
+                     (node.Scalar() == "true" || node.Scalar() == "on" || node.Scalar() == "yes"))) {
+            problem(node, path, "must be a map ({path: /chat, origins: [...]}) or true");
+        }
+        if (entry["static"]) {
+            const std::string dir = absolute(scalar(entry["static"], itemPath + ".static"));
+            if (entry["static"].IsScalar()) {
+                char resolved[PATH_MAX];
+                struct stat info {};
+                if (::realpath(dir.c_str(), resolved) == nullptr || ::stat(resolved, &info) != 0 ||
+                    !S_ISDIR(info.st_mode)) {
+                    problem(entry["static"], itemPath + ".static",
+                            typed::quoted(dir) + " is not a folder (static files are served from one)");
+                } else {
+                    settings->staticDir = resolved;
+                }
+            }
+        }
+        return problems_.size() == before ? settings : nullptr;
+    }
+
     std::vector<ListenAddress> readAddresses(const YAML::Node& node, const std::string& path,
                                              bool tlsAllowed) {
         std::vector<ListenAddress> addresses;
@@ -621,6 +698,7 @@ private:
             YAML::Node item = entry;
             std::string addressPath = itemPath;
             std::shared_ptr<const ListenTls> tls;
+            std::shared_ptr<const transports::WebSocketSettings> websocket;
             bool udp = false;
             if (entry.IsMap()) {
                 checkKeys(entry, itemPath,
@@ -653,6 +731,22 @@ private:
                         return;
                     }
                 }
+                if (tlsAllowed && entry["static"] && !entry["websocket"]) {
+                    problem(entry["static"], itemPath + ".static",
+                            "static files are served beside a WebSocket: add websocket: to this entry");
+                    return;
+                }
+                if (tlsAllowed && entry["websocket"]) {
+                    if (udp) {
+                        problem(entry["websocket"], itemPath + ".websocket",
+                                "WebSocket is for TCP only: a udp listen entry cannot have websocket");
+                        return;
+                    }
+                    websocket = readWebSocket(entry, itemPath);
+                    if (!websocket) {
+                        return;
+                    }
+                }
             }
             const std::string text = scalar(item, addressPath);
             if (!item.IsScalar()) {
@@ -662,6 +756,7 @@ private:
                 addresses.push_back(parseListenAddress(text));
                 addresses.back().tls = tls;
                 addresses.back().udp = udp;
+                addresses.back().websocket = websocket;
             } catch (const std::invalid_argument& error) {
                 problem(item, addressPath, error.what());
             }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "transports/tls.h"
+#include "transports/websocket.h"
 
 namespace plughost::config {
 
@@ -55,6 +56,8 @@ struct ListenAddress {
     std::string host;
     std::uint16_t port = 0;
     std::shared_ptr<const ListenTls> tls;
+    // `websocket:` (and `static:`): the host speaks RFC 6455 on it (over TLS when `tls` is set too).
+    std::shared_ptr<const transports::WebSocketSettings> websocket;
     bool udp = false;  // `protocol: udp`: datagrams, each remote address:port a session (never with tls)
     std::string text()
         const;  // the address only; TCP and UDP may share one  // "127.0.0.1:7007", "[::1]:7007"

@@ -12,7 +12,8 @@ const std::vector<std::string>& keysOf(Section section) {
         "idle_timeout",     "max_line",   "max_queue", "send_timeout", "handshake_timeout",
         "udp_amplification"};
     static const std::vector<std::string> service = {"plugin", "listen", "enabled", "settings"};
-    static const std::vector<std::string> listen = {"address", "protocol", "tls"};
+    static const std::vector<std::string> listen = {"address", "protocol", "tls", "websocket", "static"};
+    static const std::vector<std::string> websocket = {"path", "origins", "ping_interval"};
     static const std::vector<std::string> tls = {"certificate", "key", "client_ca", "min_version", "sni"};
     switch (section) {
         case Section::Top:
@@ -27,6 +28,8 @@ const std::vector<std::string>& keysOf(Section section) {
             return listen;
         case Section::Tls:
             return tls;
+        case Section::WebSocket:
+            return websocket;
     }
     return top;
 }

@@ -9,12 +9,13 @@
 namespace plughost::config {
 
 enum class Section {
-    Top,      // the top level of the file
-    Admin,    // admin:
-    Limits,   // defaults:, and every service beside its own keys
-    Service,  // services.NAME: the service's own keys
-    Listen,   // an entry of a service's listen: written as a map
-    Tls,      // a listen entry's tls:
+    Top,        // the top level of the file
+    Admin,      // admin:
+    Limits,     // defaults:, and every service beside its own keys
+    Service,    // services.NAME: the service's own keys
+    Listen,     // an entry of a service's listen: written as a map
+    Tls,        // a listen entry's tls:
+    WebSocket,  // a listen entry's websocket:
 };
 
 // The keys of one section, in the order "unknown key (expected one of: ...)" lists them.

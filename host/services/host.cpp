@@ -266,6 +266,15 @@ HostStatus Host::status() const {
         }
         for (const auto& address : service->config().listen) {
             row.udp = row.udp || address.udp;
+            row.websocket = row.websocket || address.websocket != nullptr;
+        }
+        if (row.websocket) {
+            row.wsUpgrades = stats.wsUpgrades.load();
+            row.httpRequests = stats.httpRequests.load();
+            for (std::size_t i = 0; i < transports::kWsRefusalCount; ++i) {
+                row.wsRefused[transports::refusalName(static_cast<transports::WsRefusal>(i))] =
+                    stats.wsRefused[i].load();
+            }
         }
         if (row.udp) {
             row.udpIn = stats.udpIn.load();

@@ -35,6 +35,10 @@ struct ServiceStatus {
     bool tls = false;                              // some listen address speaks TLS
     std::uint64_t tlsHandshakes = 0;
     std::map<std::string, std::uint64_t> tlsFailed;   // by reason (transports::failureName)
+    bool websocket = false;                           // some listen address speaks WebSocket
+    std::uint64_t wsUpgrades = 0;                     // upgrades that reached the plugin
+    std::uint64_t httpRequests = 0;                   // static file requests answered
+    std::map<std::string, std::uint64_t> wsRefused;   // refused upgrades by reason (transports::refusalName)
     bool udp = false;                                 // some listen address is UDP
     std::uint64_t udpIn = 0;                          // datagrams received (dropped ones included)
     std::uint64_t udpOut = 0;                         // datagrams sent

@@ -27,7 +27,8 @@ public:
         tsan::takeOver(this);
     }  // Poco may drop the last reference on any thread
     admission::Ticket
-        ticket;  // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+        ticket;            // set by the admission filter (accept thread), taken by the hand-off (pool thread)
+    bool refused = false;  // WebSocket: admitted only to hear a 1008 close (see WebSocketSettings::refused)
 };
 
 // A listening socket whose accepted connections are TicketedSocketImpls.
@@ -67,13 +68,22 @@ public:
 class Handoff final : public Poco::Net::TCPServerConnection {
 public:
     Handoff(const Poco::Net::StreamSocket& socket, std::weak_ptr<Target> target,
-            std::shared_ptr<const transports::TlsContext> tls) noexcept
-        : TCPServerConnection(socket), target_(std::move(target)), tls_(std::move(tls)) {}
+            std::shared_ptr<const transports::TlsContext> tls,
+            std::shared_ptr<const transports::WebSocketSettings> websocket) noexcept
+        : TCPServerConnection(socket),
+          target_(std::move(target)),
+          tls_(std::move(tls)),
+          websocket_(std::move(websocket)) {}
 
     void run() override {
         const auto target = target_.lock();
         auto* ticketed = dynamic_cast<TicketedSocketImpl*>(socket().impl());
         admission::Ticket ticket = ticketed != nullptr ? std::move(ticketed->ticket) : admission::Ticket();
+        if (ticketed != nullptr && ticketed->refused && websocket_) {
+            auto refused = std::make_shared<transports::WebSocketSettings>(*websocket_);
+            refused->refused = true;
+            websocket_ = std::move(refused);
+        }
         tsan::handOver(socket().impl());
         if (!target) {
             return;  // the ticket gives the places back; the socket is dropped
@@ -84,7 +94,7 @@ public:
             client.setNoDelay(true);  // replies are small and latency matters more than packet count
             // The kernel's send buffer keeps its normal, self-tuning size, so a client
             // that keeps reading rides out a burst; send_timeout finds one that stopped.
-            target->adopt(std::move(client), std::move(ticket), std::move(tls_));
+            target->adopt(std::move(client), std::move(ticket), std::move(tls_), std::move(websocket_));
         } catch (const Poco::Exception&) {
             // The client went away before its session began; the ticket gives its places back.
         }
@@ -93,28 +103,32 @@ public:
 private:
     std::weak_ptr<Target> target_;
     std::shared_ptr<const transports::TlsContext> tls_;
+    std::shared_ptr<const transports::WebSocketSettings> websocket_;
 };
 
 class HandoffFactory final : public Poco::Net::TCPServerConnectionFactory {
 public:
-    HandoffFactory(std::weak_ptr<Target> target, std::shared_ptr<TlsSlot> tls)
-        : target_(std::move(target)), tls_(std::move(tls)) {}
+    HandoffFactory(std::weak_ptr<Target> target, std::shared_ptr<TlsSlot> tls,
+                   std::shared_ptr<const transports::WebSocketSettings> websocket)
+        : target_(std::move(target)), tls_(std::move(tls)), websocket_(std::move(websocket)) {}
 
     Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
         // Poco's interface: the dispatcher takes ownership
-        return new Handoff(socket, target_, tls_->get());
+        return new Handoff(socket, target_, tls_->get(), websocket_);
     }
 
 private:
     std::weak_ptr<Target> target_;
     std::shared_ptr<TlsSlot> tls_;
+    std::shared_ptr<const transports::WebSocketSettings> websocket_;
 };
 
 // Runs on the accept thread before a connection is queued, so refusals are
 // immediate instead of waiting in Poco's queue.
 class AdmissionFilter final : public Poco::Net::TCPServerConnectionFilter {
 public:
-    explicit AdmissionFilter(std::weak_ptr<Target> target) : target_(std::move(target)) {}
+    AdmissionFilter(std::weak_ptr<Target> target, bool websocket)
+        : target_(std::move(target)), websocket_(websocket) {}
 
     bool accept(const Poco::Net::StreamSocket& socket) override {
         const auto target = target_.lock();
@@ -123,12 +137,22 @@ public:
             return false;
         }
         Poco::Net::StreamSocket client(socket);
+        if (websocket_) {
+            try {
+                ticketed->ticket = target->admitQuietly(client.peerAddress().host());
+            } catch (const Poco::Exception&) {
+                return false;  // gone before we looked
+            }
+            ticketed->refused = !ticketed->ticket.held();
+            return true;
+        }
         ticketed->ticket = target->admit(client);
         return ticketed->ticket.held();
     }
 
 private:
     std::weak_ptr<Target> target_;
+    const bool websocket_;
 };
 
 }  // namespace
@@ -161,7 +185,8 @@ bool serves(const Poco::Net::ServerSocket& socket, const config::ListenAddress& 
 }
 
 Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,
-                   std::shared_ptr<const transports::TlsContext> tls)
+                   std::shared_ptr<const transports::TlsContext> tls,
+                   std::shared_ptr<const transports::WebSocketSettings> websocket)
     : tls_(std::make_shared<TlsSlot>(std::move(tls))),
       socket_(std::move(socket)),
       pool_("accept", 1, 2, 10),
@@ -170,9 +195,9 @@ Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& 
     params->setMaxThreads(2);
     params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end
     params->setThreadIdleTime(Poco::Timespan(1, 0));
-    server_ =
-        std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_), pool_, socket_, params);
-    server_->setConnectionFilter(new AdmissionFilter(target));
+    server_ = std::make_unique<Poco::Net::TCPServer>(new HandoffFactory(target, tls_, websocket), pool_,
+                                                     socket_, params);
+    server_->setConnectionFilter(new AdmissionFilter(target, websocket != nullptr));
 }
 
 Listener::~Listener() { stop(); }

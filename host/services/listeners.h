@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "services/admission.h"
 #include "transports/tls.h"
+#include "transports/websocket.h"
 
 namespace plughost::listeners {
 
@@ -46,10 +47,14 @@ public:
     virtual ~Target() = default;
     // On the accept thread, before Poco queues the connection: a held ticket admits it.
     virtual admission::Ticket admit(Poco::Net::StreamSocket& socket) = 0;
+    // The same decision, counted alike, but the refused client is told nothing (a WebSocket listener
+    // tells it with a close frame once it has upgraded).
+    virtual admission::Ticket admitQuietly(const Poco::Net::IPAddress& address) = 0;
     // On a pool thread: the admitted connection (non-blocking, TCP_NODELAY), its ticket, and the TLS
     // context it handshakes with (null: plain TCP).
     virtual void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
-                       std::shared_ptr<const transports::TlsContext> tls) = 0;
+                       std::shared_ptr<const transports::TlsContext> tls,
+                       std::shared_ptr<const transports::WebSocketSettings> websocket) = 0;
 };
 
 // The TLS context a listener's new connections get; a reload replaces it while
@@ -74,9 +79,11 @@ private:
 // One listening address: its socket, Poco's TCPServer, and a private pool.
 class Listener {
 public:
-    // With a TLS context, connections handshake before the service hears of them.
+    // With a TLS context, connections handshake before the service hears of them; with WebSocket
+    // settings, they upgrade (or are served a static file) before it does.
     Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& target,
-             std::shared_ptr<const transports::TlsContext> tls = nullptr);
+             std::shared_ptr<const transports::TlsContext> tls = nullptr,
+             std::shared_ptr<const transports::WebSocketSettings> websocket = nullptr);
     ~Listener();
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;

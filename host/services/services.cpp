@@ -94,7 +94,7 @@ void HostedService::start(sessions::EventLoops& loops, SpareSockets& spare, Spar
                 spare.erase(found);
             }
             listeners_.push_back(std::make_unique<listeners::Listener>(
-                socket, weak_from_this(), address.tls ? address.tls->context : nullptr));
+                socket, weak_from_this(), address.tls ? address.tls->context : nullptr, address.websocket));
         } catch (const Poco::Exception& error) {
             std::string reason = "cannot listen on " + address.text() + ": " + error.message();
             if (address.port > 0 && address.port < 1024 && ::geteuid() != 0) {
@@ -214,8 +214,10 @@ void HostedService::udpRefusedSend(const std::string& peer, std::size_t size, st
 }
 
 void HostedService::adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
-                          std::shared_ptr<const transports::TlsContext> tls) {
-    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket), std::move(tls));
+                          std::shared_ptr<const transports::TlsContext> tls,
+                          std::shared_ptr<const transports::WebSocketSettings> websocket) {
+    loops_->adopt(std::move(socket), shared_from_this(), std::move(ticket), std::move(tls),
+                  std::move(websocket));
 }
 
 void HostedService::tlsFailed(const std::string& peer, transports::TlsFailure failure,

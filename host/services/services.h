@@ -90,8 +90,10 @@ public:
 
     // listeners::Target: the gate decides; an admitted connection becomes a session on an I/O loop.
     admission::Ticket admit(Poco::Net::StreamSocket& socket) override;
+    admission::Ticket admitQuietly(const Poco::Net::IPAddress& address) override { return admit(address); }
     void adopt(Poco::Net::StreamSocket socket, admission::Ticket ticket,
-               std::shared_ptr<const transports::TlsContext> tls) override;
+               std::shared_ptr<const transports::TlsContext> tls,
+               std::shared_ptr<const transports::WebSocketSettings> websocket) override;
 
 private:
     HostedService(config::ServiceConfig config, std::shared_ptr<HostLimits> hostLimits);

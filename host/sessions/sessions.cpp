@@ -96,7 +96,7 @@ void DurationHistogram::record(std::chrono::steady_clock::duration duration) {
 
 SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
                          admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls,
-                         EventLoop& loop)
+                         std::shared_ptr<const transports::WebSocketSettings> websocket, EventLoop& loop)
     : id_(nextSessionId++),
       socket_(std::move(socket)),
       fd_(socket_.impl()->sockfd()),
@@ -112,7 +112,13 @@ SessionImpl::SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<Session
       ticket_(std::move(ticket)),
       openedAt_(Clock::now()),
       lines_(maxLine_),
-      lastActivity_(Clock::now()) {
+      lastActivity_(Clock::now()),
+      ws_(std::move(websocket)) {
+    if (ws_) {
+        // The request must arrive within handshake_timeout (after TLS's own, when both are set).
+        handshakeDeadline_ = lastActivity_ + owner_->limits().handshakeTimeout;
+        wsLastData_ = lastActivity_.time_since_epoch().count();
+    }
     if (tls) {
         tls_ = std::make_unique<transports::TlsConnection>(std::move(tls), fd_);
         phase_ = Phase::Handshaking;
@@ -128,6 +134,57 @@ SessionImpl::~SessionImpl() {
 // current batch of events: everything sent to one client in a batch (a busy
 // chat room) goes out in one system call instead of one per message.
 bool SessionImpl::send(std::string_view bytes) {
+    if (!ws_) {
+        return queue(bytes);
+    }
+    // WebSocket: Raw sends are binary messages; Lines sends are cut into lines, each a text message
+    // (binary under binary.ircv3.net, or when the line is not UTF-8, which a text message must be).
+    std::lock_guard<std::mutex> order(wsSendMutex_);
+    if (wsState_ != WsState::Open) {
+        return false;
+    }
+    std::string frames;
+    if (framing_ == plughost::Framing::Raw) {
+        if (bytes.empty()) {
+            return true;
+        }
+        transports::encodeFrame(frames, transports::WsOpcode::Binary, bytes);
+    } else {
+        while (!bytes.empty()) {
+            const std::size_t newline = bytes.find('\n');
+            if (newline == std::string_view::npos) {
+                wsPartialLine_.append(bytes.data(), bytes.size());
+                if (wsPartialLine_.size() > maxQueue_) {
+                    // A "line" that never ends is not held without bound: it goes out as it is.
+                    transports::encodeFrame(frames, transports::WsOpcode::Binary, wsPartialLine_);
+                    wsPartialLine_.clear();
+                }
+                break;
+            }
+            std::string_view line = bytes.substr(0, newline);
+            std::string whole;
+            if (!wsPartialLine_.empty()) {
+                wsPartialLine_.append(line.data(), line.size());
+                whole.swap(wsPartialLine_);
+                line = whole;
+            }
+            if (!line.empty() && line.back() == '\r') {
+                line.remove_suffix(1);
+            }
+            const bool binary = wsBinaryLines_ || !transports::validUtf8(line);
+            transports::encodeFrame(frames,
+                                    binary ? transports::WsOpcode::Binary : transports::WsOpcode::Text, line);
+            bytes.remove_prefix(newline + 1);
+        }
+        if (frames.empty()) {
+            return true;
+        }
+    }
+    wsLastData_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    return queue(frames);
+}
+
+bool SessionImpl::queue(std::string_view bytes) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (phase_ != Phase::Open) {
@@ -257,6 +314,7 @@ void SessionImpl::closeGracefully(CloseReason reason) {
     if (phase_ != Phase::Open) {
         return;
     }
+    wsCloseLocked(wsCloseCode(reason), plughost::describe(reason));
     reason_ = reason;
     phase_ = Phase::Closing;
     closingSince_ = Clock::now();
@@ -276,6 +334,7 @@ void SessionImpl::shutdownLocked(Phase phase, CloseReason reason) {
     reason_ = reason;
     phase_ = phase;
     if (reason != CloseReason::TooSlow && reason != CloseReason::Reset) {
+        wsCloseLocked(wsCloseCode(reason), plughost::describe(reason));
         flushLocked();  // best effort, never blocking: what was sent before the end still goes out
     }
     outbound_.clear();
@@ -371,6 +430,9 @@ void SessionImpl::opened() {
     if (phase_ == Phase::Handshaking) {
         return;  // the plugin hears of a TLS session once its handshake succeeded
     }
+    if (ws_) {
+        return;  // nor of a WebSocket session before its upgrade
+    }
     pluginOpened_ = true;
     guarded("on_open", [this] { return plugin_.open(*this, pluginData_); });
 }
@@ -400,6 +462,11 @@ void SessionImpl::handshake(char* buffer, std::size_t capacity) {
     }
     owner_->stats().tlsHandshakes.fetch_add(1, std::memory_order_relaxed);
     lastActivity_ = loop_.batchTime();
+    if (ws_) {
+        handshakeDeadline_ = lastActivity_ + owner_->limits().handshakeTimeout;  // now for the upgrade
+        readTls(buffer, capacity);
+        return;
+    }
     pluginOpened_ = true;
     if (!guarded("on_open", [this] { return plugin_.open(*this, pluginData_); })) {
         return;
@@ -574,6 +641,12 @@ void SessionImpl::finish(CloseReason reason) {
         if (phase_ != Phase::Open) {
             reason = reason_;
         }
+        if (reason != CloseReason::Reset && reason != CloseReason::TooSlow) {
+            wsCloseLocked(wsCloseCode(reason), plughost::describe(reason));  // a shutdown's 1001, say
+            if (wsCloseSent_) {
+                flushLocked();  // best effort, never blocking
+            }
+        }
         phase_ = Phase::Closed;
         ::epoll_ctl(loop_.epoll(), EPOLL_CTL_DEL, fd_, nullptr);
         if (tls_ && reason != CloseReason::Reset && reason != CloseReason::TooSlow) {
@@ -612,6 +685,10 @@ void SessionImpl::finish(CloseReason reason) {
 }
 
 void SessionImpl::deliver(const char* data, std::size_t size) {
+    if (ws_) {
+        wsInput(data, size);
+        return;
+    }
     if (framing_ == plughost::Framing::Raw) {
         guarded("on_data", [&] { return plugin_.data(*this, pluginData_, std::string_view(data, size)); });
     } else {
@@ -631,10 +708,215 @@ void SessionImpl::deliverLines(const char* data, std::size_t size) {
         [this] { return phase_ == Phase::Open; });
 }
 
+// ---- WebSocket ---------------------------------------------------------------
+
+std::uint16_t SessionImpl::wsCloseCode(CloseReason reason) {
+    switch (reason) {
+        case CloseReason::Shutdown:
+        case CloseReason::Reload:
+            return transports::close_code::kGoingAway;
+        case CloseReason::Error:
+            return transports::close_code::kInternalError;
+        case CloseReason::TooSlow:
+            return transports::close_code::kPolicy;
+        default:
+            return transports::close_code::kNormal;
+    }
+}
+
+void SessionImpl::wsCloseLocked(std::uint16_t code, std::string_view why) {
+    if (!ws_ || wsState_ != WsState::Open || wsCloseSent_) {
+        return;
+    }
+    wsCloseSent_ = true;
+    if (outboundHead_ > 0) {
+        outbound_.erase(0, outboundHead_);
+        outboundHead_ = 0;
+    }
+    transports::encodeClose(outbound_, code, why);
+}
+
+void SessionImpl::wsInput(const char* data, std::size_t size) {
+    if (wsState_ == WsState::Request) {
+        wsBuffer_.append(data, size);
+        wsRequest();
+    } else if (wsState_ == WsState::Open) {
+        wsFrames(std::string_view(data, size));
+    }
+}
+
+void SessionImpl::wsRefused(transports::WsRefusal refusal, const std::string& response) {
+    owner_->stats().wsRefused[static_cast<std::size_t>(refusal)].fetch_add(1, std::memory_order_relaxed);
+    queue(response);
+    wsState_ = WsState::Done;
+    closeGracefully(CloseReason::Closed);
+}
+
+void SessionImpl::wsRequest() {
+    transports::HttpRequest request;
+    std::size_t used = 0;
+    switch (transports::parseRequest(wsBuffer_, request, used)) {
+        case transports::HttpParse::Incomplete:
+            return;
+        case transports::HttpParse::TooLarge:
+            wsRefused(transports::WsRefusal::TooLarge,
+                      transports::httpResponse(431, "", "request header fields too large\n"));
+            return;
+        case transports::HttpParse::Bad:
+            wsRefused(transports::WsRefusal::BadRequest,
+                      transports::httpResponse(400, "", "bad request: not an HTTP/1.1 request\n"));
+            return;
+        case transports::HttpParse::Done:
+            break;
+    }
+    const transports::UpgradeDecision decision = transports::decideUpgrade(request, *ws_);
+    if (decision.kind == transports::UpgradeDecision::Kind::Static && ws_->refused) {
+        queue(transports::httpResponse(403, "", "forbidden: refused by a limit or an access rule\n"));
+        wsState_ = WsState::Done;  // counted by admission already
+        closeGracefully(CloseReason::Closed);
+        return;
+    }
+    if (decision.kind == transports::UpgradeDecision::Kind::Static) {
+        owner_->stats().httpRequests.fetch_add(1, std::memory_order_relaxed);
+        queue(transports::serveStatic(ws_->staticDir, request));
+        wsState_ = WsState::Done;
+        closeGracefully(CloseReason::Closed);
+        return;
+    }
+    if (decision.kind == transports::UpgradeDecision::Kind::Refuse) {
+        wsRefused(decision.refusal, decision.response);
+        return;
+    }
+    if (ws_->refused) {
+        // Refused by a limit or an access rule (already counted and logged by admission): upgraded
+        // only to say so with 1008; the plugin never hears of it.
+        queue(decision.response);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            wsState_ = WsState::Open;
+            wsCloseLocked(transports::close_code::kPolicy, "refused by a limit or an access rule");
+            wsState_ = WsState::Done;
+        }
+        closeGracefully(CloseReason::Closed);
+        return;
+    }
+    queue(decision.response);  // before anything the plugin's on_open sends
+    wsBinaryLines_ = decision.subprotocol == "binary.ircv3.net";
+    // 1009 past max_line for a line service (a message of several lines counts whole), max_queue for raw.
+    wsDecoder_ = std::make_unique<transports::FrameDecoder>(framing_ == plughost::Framing::Lines ? maxLine_
+                                                                                                 : maxQueue_);
+    wsLastInput_ = loop_.batchTime();
+    wsLastData_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wsState_ = WsState::Open;
+    }
+    owner_->stats().wsUpgrades.fetch_add(1, std::memory_order_relaxed);
+    const std::string rest = wsBuffer_.substr(used);
+    wsBuffer_.clear();
+    wsBuffer_.shrink_to_fit();
+    pluginOpened_ = true;
+    if (!guarded("on_open", [this] { return plugin_.open(*this, pluginData_); })) {
+        return;
+    }
+    if (!rest.empty() && phase_ == Phase::Open) {
+        wsFrames(rest);
+    }
+}
+
+void SessionImpl::wsFrames(std::string_view data) {
+    wsLastInput_ = loop_.batchTime();
+    wsPingOwed_ = false;  // any bytes from the client show it is alive
+    using Event = transports::FrameDecoder::Event;
+    // Ends the session with a close frame carrying `code`, then (once it is sent) the connection.
+    auto closeWith = [this](std::uint16_t code, std::string_view why, CloseReason reason) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (phase_ != Phase::Open) {
+            return;
+        }
+        wsCloseLocked(code, why);
+        reason_ = reason;
+        phase_ = Phase::Closing;
+        closingSince_ = Clock::now();
+        armWriteLocked(true);
+    };
+    wsDecoder_->feed(data, [&](const Event& event) {
+        if (phase_ != Phase::Open) {
+            return;
+        }
+        switch (event.kind) {
+            case Event::Kind::Message:
+                wsLastData_.store(loop_.batchTime().time_since_epoch().count(), std::memory_order_relaxed);
+                wsMessage(event.text, event.payload);
+                break;
+            case Event::Kind::Ping: {
+                std::string pong;
+                transports::encodeFrame(pong, transports::WsOpcode::Pong, event.payload);
+                queue(pong);
+                break;
+            }
+            case Event::Kind::Close:
+                // The client's close: answered with its code (1000 when it gave none), then the end.
+                closeWith(event.code == 1005 ? transports::close_code::kNormal : event.code, "",
+                          CloseReason::PeerClosed);
+                break;
+            case Event::Kind::Error:
+                closeWith(event.code, event.error, CloseReason::Reset);
+                break;
+            case Event::Kind::Pong:
+            case Event::Kind::None:
+                break;
+        }
+    });
+}
+
+void SessionImpl::wsMessage(bool text, std::string_view payload) {
+    (void)text;  // text and binary messages map alike; the decoder checked a text message's UTF-8
+    if (framing_ == plughost::Framing::Raw) {
+        guarded("on_data", [&] { return plugin_.data(*this, pluginData_, payload); });
+        return;
+    }
+    // Each line of the message, without its "\n" (or "\r\n"); a final "\n" ends the last line.
+    do {
+        const std::size_t newline = payload.find('\n');
+        std::string_view line = payload.substr(0, newline);
+        payload = newline == std::string_view::npos ? std::string_view() : payload.substr(newline + 1);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (!guarded("on_data", [&] { return plugin_.data(*this, pluginData_, line); })) {
+            return;
+        }
+    } while (!payload.empty() && phase_ == Phase::Open);
+}
+
 bool SessionImpl::expired(Clock::time_point now) {
     const Phase phase = phase_;
     if (phase == Phase::Handshaking) {
         return now > handshakeDeadline_;
+    }
+    if (ws_ && phase == Phase::Open) {
+        const WsState state = wsState_;
+        if (state == WsState::Request) {
+            return now > handshakeDeadline_;
+        }
+        if (state == WsState::Open && ws_->pingIntervalMs > 0) {
+            const auto interval = std::chrono::milliseconds(ws_->pingIntervalMs);
+            if (wsPingOwed_) {
+                if (now - wsPingSent_ > interval) {
+                    return true;  // no answer to a ping for an interval: dead
+                }
+            } else if (now - wsLastInput_ > interval) {
+                std::string ping;
+                transports::encodeFrame(ping, transports::WsOpcode::Ping, "");
+                wsPingOwed_ = true;
+                wsPingSent_ = now;
+                queue(ping);
+            }
+        }
+        // Idle means no message either way: pings and pongs keep a connection alive, not a session.
+        const Clock::time_point lastData{Clock::duration(wsLastData_.load(std::memory_order_relaxed))};
+        return idleTimeout_.count() > 0 && now - lastData > idleTimeout_;
     }
     if (phase == Phase::Closing) {
         std::lock_guard<std::mutex> lock(mutex_);  // close() may set closingSince_ from any thread
@@ -646,6 +928,10 @@ bool SessionImpl::expired(Clock::time_point now) {
 void SessionImpl::closeExpired() {
     if (phase_ == Phase::Handshaking) {
         tlsFailed(transports::TlsFailure::Timeout);
+    } else if (ws_ && phase_ == Phase::Open && wsState_ == WsState::Request) {
+        wsRefused(transports::WsRefusal::Timeout,
+                  transports::httpResponse(
+                      408, "", "request timeout: no complete request within handshake_timeout\n"));
     } else {
         finish(CloseReason::IdleTimeout);
     }
@@ -724,10 +1010,12 @@ void EventLoop::wake() {
 }
 
 void EventLoop::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
-                      admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls) {
+                      admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls,
+                      std::shared_ptr<const transports::WebSocketSettings> websocket) {
     {
         std::lock_guard<std::mutex> lock(pendingMutex_);
-        pending_.push_back({std::move(socket), std::move(owner), std::move(ticket), std::move(tls)});
+        pending_.push_back(
+            {std::move(socket), std::move(owner), std::move(ticket), std::move(tls), std::move(websocket)});
     }
     wake();
 }
@@ -746,9 +1034,9 @@ void EventLoop::adoptPending() {
         task();
     }
     for (auto& arrival : arrived) {
-        auto session =
-            std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
-                                          std::move(arrival.ticket), std::move(arrival.tls), *this);
+        auto session = std::make_shared<SessionImpl>(std::move(arrival.socket), std::move(arrival.owner),
+                                                     std::move(arrival.ticket), std::move(arrival.tls),
+                                                     std::move(arrival.websocket), *this);
         epoll_event event{};
         event.events = EPOLLIN;
         event.data.ptr = session.get();
@@ -964,9 +1252,10 @@ std::vector<std::uint64_t> EventLoops::heartbeats() const {
 }
 
 void EventLoops::adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner,
-                       admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls) {
+                       admission::Ticket ticket, std::shared_ptr<const transports::TlsContext> tls,
+                       std::shared_ptr<const transports::WebSocketSettings> websocket) {
     loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->adopt(
-        std::move(socket), std::move(owner), std::move(ticket), std::move(tls));
+        std::move(socket), std::move(owner), std::move(ticket), std::move(tls), std::move(websocket));
 }
 
 }  // namespace plughost::sessions

@@ -24,6 +24,7 @@
 #include "services/admission.h"
 #include "sessions/framing.h"
 #include "transports/tls.h"
+#include "transports/websocket.h"
 
 namespace plughost::sessions {
 
@@ -55,6 +56,11 @@ struct Stats {
     std::atomic<std::uint64_t> udpIn{0};
     std::atomic<std::uint64_t> udpOut{0};
     std::atomic<std::uint64_t> udpDropped[6] = {};
+    // WebSocket (transports/websocket.h): upgrades that reached the plugin, refused ones by WsRefusal,
+    // and static files answered (any status).
+    std::atomic<std::uint64_t> wsUpgrades{0};
+    std::atomic<std::uint64_t> wsRefused[transports::kWsRefusalCount] = {};
+    std::atomic<std::uint64_t> httpRequests{0};
 };
 
 // Why a UDP datagram was dropped (the index into Stats::udpDropped).
@@ -107,8 +113,11 @@ class EventLoop;
 class SessionImpl final : public plugins::SessionPort, public std::enable_shared_from_this<SessionImpl> {
 public:
     // With `tls`, the session handshakes first and the plugin hears of it once that succeeded.
+    // With `websocket`, it reads an HTTP request first: an upgrade opens the plugin's session, anything else
+    // is answered (a static file or a refusal) and closed.
     SessionImpl(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-                std::shared_ptr<const transports::TlsContext> tls, EventLoop& loop);
+                std::shared_ptr<const transports::TlsContext> tls,
+                std::shared_ptr<const transports::WebSocketSettings> websocket, EventLoop& loop);
     ~SessionImpl();
 
     // SessionPort: what the plugin may do, from any thread.
@@ -153,11 +162,23 @@ private:
     void peerEnded(bool eof, Phase phase);
     void tlsFailed(transports::TlsFailure failure);
     void deliverLines(const char* data, std::size_t size);
+    // WebSocket, I/O thread only: the request, then frames.
+    void wsInput(const char* data, std::size_t size);
+    void wsRequest();
+    void wsFrames(std::string_view data);
+    void wsMessage(bool text, std::string_view payload);
+    void wsRefused(transports::WsRefusal refusal, const std::string& response);
+    // The code and reason a close for `reason` carries.
+    static std::uint16_t wsCloseCode(plughost::CloseReason reason);
+    // Queues bytes as they are (no framing): what send() does once framed.
+    bool queue(std::string_view bytes);
     template <class Callback>
     bool guarded(const char* name, Callback callback);
 
     // Under mutex_.
     bool flushLocked();
+    // WebSocket: appends a close frame to the output, once.
+    void wsCloseLocked(std::uint16_t code, std::string_view why);
     // Writes what the transport takes of `data` now: the count, or -1 with errno (EAGAIN: wait).
     ssize_t writeSomeLocked(const char* data, std::size_t size);
     void wroteLocked(std::size_t n);
@@ -208,6 +229,21 @@ private:
     bool pluginOpened_ = false;   // on_open ran: on_close is owed
     std::chrono::steady_clock::time_point handshakeDeadline_;
 
+    // WebSocket; null settings: plain TCP or TLS.
+    std::shared_ptr<const transports::WebSocketSettings> ws_;
+    enum class WsState { Request, Open, Done };
+    std::atomic<WsState> wsState_{WsState::Request};       // written on the I/O thread under mutex_
+    std::string wsBuffer_;                                 // I/O thread: the request head so far
+    std::unique_ptr<transports::FrameDecoder> wsDecoder_;  // I/O thread, once open
+    bool wsBinaryLines_ = false;  // binary.ircv3.net: lines go out as binary messages; read-only once open
+    bool wsCloseSent_ = false;    // under mutex_
+    std::mutex wsSendMutex_;      // keeps frames in the order the plugin sent them; before mutex_
+    std::string wsPartialLine_;   // under wsSendMutex_: a sent line without its newline yet
+    std::chrono::steady_clock::time_point wsLastInput_;  // I/O thread: any frame from the client
+    std::chrono::steady_clock::time_point wsPingSent_;   // I/O thread
+    bool wsPingOwed_ = false;                            // I/O thread: a ping is out, no answer yet
+    std::atomic<std::int64_t> wsLastData_{0};            // steady clock ticks: a message either way (idle)
+
     // What the plugin's retained handles hold: the object, until the last release().
     std::mutex pinMutex_;
     std::size_t pins_ = 0;
@@ -225,7 +261,8 @@ public:
     // Takes over an accepted socket and the places admitting it took; the session
     // opens on this loop's thread. Any thread.
     void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-               std::shared_ptr<const transports::TlsContext> tls = nullptr);
+               std::shared_ptr<const transports::TlsContext> tls = nullptr,
+               std::shared_ptr<const transports::WebSocketSettings> websocket = nullptr);
     // Stopping is two steps so that no loop is destroyed while another still runs
     // (and may hand it work): ask every loop to stop, then join every thread.
     void requestStop();
@@ -269,6 +306,7 @@ private:
         std::shared_ptr<SessionOwner> owner;
         admission::Ticket ticket;
         std::shared_ptr<const transports::TlsContext> tls;
+        std::shared_ptr<const transports::WebSocketSettings> websocket;
     };
     std::vector<Arrival> pending_;
     std::vector<std::function<void()>> tasks_;  // from post(); under pendingMutex_
@@ -298,7 +336,8 @@ public:
     EventLoops(const EventLoops&) = delete;
     EventLoops& operator=(const EventLoops&) = delete;
     void adopt(Poco::Net::StreamSocket socket, std::shared_ptr<SessionOwner> owner, admission::Ticket ticket,
-               std::shared_ptr<const transports::TlsContext> tls = nullptr);
+               std::shared_ptr<const transports::TlsContext> tls = nullptr,
+               std::shared_ptr<const transports::WebSocketSettings> websocket = nullptr);
     std::size_t size() const { return loops_.size(); }
     // The loop that gets the next thing to own (round-robin, like adopt()).
     EventLoop& next() { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }

@@ -355,3 +355,58 @@ TEST(Config, FingerprintChangesWithAnythingThatMatters) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, WebSocketListenEntries) {
+    const auto config = parse(
+        "services:\n  chat:\n    plugin: chat\n    listen:\n      - 7009\n"
+        "      - address: 7010\n"
+        "        websocket: {path: /chat, origins: ['https://chat.example.org'], "
+        "ping_interval: 5s}\n"
+        "        static: .\n      - {address: 7011, websocket: true}\n",
+        "plughost.yaml", "/tmp");
+    const auto& listen = config.services[0].listen;
+    ASSERT_EQ(listen.size(), 3u);
+    EXPECT_EQ(listen[0].websocket, nullptr);
+    ASSERT_NE(listen[1].websocket, nullptr);
+    EXPECT_EQ(listen[1].websocket->path, "/chat");
+    EXPECT_EQ(listen[1].websocket->origins, std::vector<std::string>{"https://chat.example.org"});
+    EXPECT_EQ(listen[1].websocket->pingIntervalMs, 5000);
+    EXPECT_EQ(listen[1].websocket->staticDir, "/tmp");  // relative to the config's folder, resolved
+    ASSERT_NE(listen[2].websocket, nullptr);
+    EXPECT_EQ(listen[2].websocket->path, "/");
+    EXPECT_EQ(listen[2].websocket->pingIntervalMs, 30000);
+    EXPECT_TRUE(listen[2].websocket->staticDir.empty());
+}
+
+TEST(Config, BadWebSocketKeysNameFileLineColumnAndKey) {
+    const std::string head = "services:\n  a:\n    plugin: echo\n    listen:\n      - address: 7000\n";
+    EXPECT_EQ(
+        errorsOf(head + "        websocket: {path: chat}\n"),
+        "plughost.yaml:6:27: services.a.listen[0].websocket.path: 'chat' is not a request path (one like "
+        "/chat)");
+    EXPECT_EQ(errorsOf(head + "        websocket: {origins: https://x.org}\n"),
+              "plughost.yaml:6:30: services.a.listen[0].websocket.origins: must be a list of origins, like "
+              "[\"https://chat.example.org\"]");
+    EXPECT_EQ(errorsOf(head + "        websocket: {origins: ['https://x.org/']}\n"),
+              "plughost.yaml:6:31: services.a.listen[0].websocket.origins[0]: 'https://x.org/' is not an "
+              "origin: scheme://host[:port] with no path, as browsers send it");
+    EXPECT_EQ(errorsOf(head + "        websocket: {pings: 1}\n"),
+              "plughost.yaml:6:21: services.a.listen[0].websocket.pings: unknown key (expected one of: path, "
+              "origins, ping_interval)");
+    EXPECT_EQ(errorsOf(head + "        websocket: {ping_interval: soon}\n")
+                  .rfind("plughost.yaml:6:36: services.a.listen[0].websocket.ping_interval: ", 0),
+              0u);
+    EXPECT_EQ(errorsOf(head + "        static: /nonexistent-plughost\n"),
+              "plughost.yaml:6:17: services.a.listen[0].static: static files are served beside a WebSocket: "
+              "add websocket: to this entry");
+    EXPECT_EQ(errorsOf(head + "        websocket: {}\n        static: /nonexistent-plughost\n"),
+              "plughost.yaml:7:17: services.a.listen[0].static: '/nonexistent-plughost' is not a folder "
+              "(static files are served from one)");
+    EXPECT_EQ(errorsOf(head + "        protocol: udp\n        websocket: {}\n"),
+              "plughost.yaml:7:20: services.a.listen[0].websocket: WebSocket is for TCP only: a udp listen "
+              "entry cannot have websocket");
+}
+
+}  // namespace

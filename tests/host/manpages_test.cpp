@@ -175,9 +175,10 @@ TEST(ManPages, HaveTheSectionsOperatorsLookFor) {
 
 // The man page section that documents each part of the schema.
 const std::vector<std::pair<std::string, plughost::config::Section>> kKeySections = {
-    {"TOP-LEVEL KEYS", plughost::config::Section::Top},    {"ADMIN KEYS", plughost::config::Section::Admin},
-    {"SERVICE KEYS", plughost::config::Section::Service},  {"LIMITS", plughost::config::Section::Limits},
-    {"LISTEN ENTRIES", plughost::config::Section::Listen}, {"TLS KEYS", plughost::config::Section::Tls}};
+    {"TOP-LEVEL KEYS", plughost::config::Section::Top},      {"ADMIN KEYS", plughost::config::Section::Admin},
+    {"SERVICE KEYS", plughost::config::Section::Service},    {"LIMITS", plughost::config::Section::Limits},
+    {"LISTEN ENTRIES", plughost::config::Section::Listen},   {"TLS KEYS", plughost::config::Section::Tls},
+    {"WEBSOCKET KEYS", plughost::config::Section::WebSocket}};
 
 Strings documentedKeys(const std::string& heading) {
     Strings keys;
@@ -218,6 +219,11 @@ std::pair<std::string, std::string> fileWith(plughost::config::Section section, 
             return {"services:\n  s:\n    plugin: echo\n    listen:\n      - address: 0\n        tls: {" +
                         key + ": 1}\n",
                     "services.s.listen[0].tls." + key};
+        case Section::WebSocket:
+            return {
+                "services:\n  s:\n    plugin: echo\n    listen:\n      - address: 0\n        websocket: {" +
+                    key + ": 1}\n",
+                "services.s.listen[0].websocket." + key};
     }
     return {};
 }
