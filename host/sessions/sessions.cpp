@@ -252,6 +252,15 @@ std::size_t SessionImpl::queued() {
 }
 
 void SessionImpl::connection(plughost_connection& out) const {
+    if (ws_) {
+        out.websocket = 1;
+        out.websocket_path = wsPath_.data();
+        out.websocket_path_length = wsPath_.size();
+        out.websocket_subprotocol = wsSubprotocol_.data();
+        out.websocket_subprotocol_length = wsSubprotocol_.size();
+        out.origin = wsOrigin_.data();
+        out.origin_length = wsOrigin_.size();
+    }
     if (!tls_) {
         out.transport = PLUGHOST_TRANSPORT_TCP;
         return;
@@ -802,6 +811,11 @@ void SessionImpl::wsRequest() {
     }
     queue(decision.response);  // before anything the plugin's on_open sends
     wsBinaryLines_ = decision.subprotocol == "binary.ircv3.net";
+    wsPath_ = request.target;
+    wsSubprotocol_ = decision.subprotocol;
+    if (const std::string* origin = request.header("origin")) {
+        wsOrigin_ = *origin;
+    }
     // 1009 past max_line for a line service (a message of several lines counts whole), max_queue for raw.
     wsDecoder_ = std::make_unique<transports::FrameDecoder>(framing_ == plughost::Framing::Lines ? maxLine_
                                                                                                  : maxQueue_);

@@ -236,6 +236,10 @@ private:
     std::string wsBuffer_;                                 // I/O thread: the request head so far
     std::unique_ptr<transports::FrameDecoder> wsDecoder_;  // I/O thread, once open
     bool wsBinaryLines_ = false;  // binary.ircv3.net: lines go out as binary messages; read-only once open
+    // The upgrade request's path, the chosen subprotocol and Origin: set before on_open, read-only after.
+    std::string wsPath_;
+    std::string wsSubprotocol_;
+    std::string wsOrigin_;
     bool wsCloseSent_ = false;    // under mutex_
     std::mutex wsSendMutex_;      // keeps frames in the order the plugin sent them; before mutex_
     std::string wsPartialLine_;   // under wsSendMutex_: a sent line without its newline yet

@@ -105,10 +105,12 @@ public:
                     reply += context_.name();
                     break;
                 case Field::Transport: {
-                    const auto transport = session.connection().transport;
-                    reply += transport == plughost::Transport::Tls   ? "tls"
-                             : transport == plughost::Transport::Udp ? "udp"
-                                                                     : "tcp";
+                    const auto connection = session.connection();
+                    const bool tls = connection.transport == plughost::Transport::Tls;
+                    reply += connection.webSocket                               ? (tls ? "wss" : "ws")
+                             : tls                                              ? "tls"
+                             : connection.transport == plughost::Transport::Udp ? "udp"
+                                                                                : "tcp";
                     break;
                 }
                 case Field::Client: {

@@ -2,6 +2,7 @@
 #include "plugins/plugins.h"
 
 #include <gtest/gtest.h>
+#include <plughost/abi.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -12,6 +13,9 @@
 #include "support/host_process.h"
 
 namespace {
+
+// The version this tree's header declares, as the host writes it.
+const std::string kAbi = std::to_string(PLUGHOST_ABI_MAJOR) + "." + std::to_string(PLUGHOST_ABI_MINOR);
 
 using plughost::plugins::Catalog;
 using plughost::test::TempDir;
@@ -52,7 +56,7 @@ TEST(Plugins, LoadsAGoodPluginAndReadsItsDescriptor) {
     EXPECT_EQ(echo.name, "echo");
     EXPECT_EQ(echo.version, "1.0.0");
     EXPECT_EQ(echo.abi, plughost::plugins::hostAbi());
-    EXPECT_EQ(echo.abi, "2.2");
+    EXPECT_EQ(echo.abi, kAbi);
     EXPECT_FALSE(echo.description.empty());
     std::string why;
     EXPECT_NE(catalog.find("echo", why), nullptr);
@@ -65,10 +69,9 @@ TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionR
     const auto catalog = Catalog::scan(dir.path());
     const auto& entry = entryFor(catalog, "wrong_abi.so");
     EXPECT_FALSE(entry.loaded());
-    EXPECT_EQ(entry.rejection,
-              dir.path() +
-                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.2 "
-                  "(too new); rebuild it against this SDK");
+    EXPECT_EQ(entry.rejection, dir.path() +
+                                   "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI " +
+                                   kAbi + " (too new); rebuild it against this SDK");
     std::string why;
     EXPECT_EQ(catalog.find("wrong_abi", why), nullptr);
     EXPECT_EQ(why, entry.rejection);  // a service naming it fails with the same reason
@@ -81,8 +84,9 @@ TEST(Plugins, ANewerMinorIsRefusedAskingForANewerHost) {
     dir.add("newer_minor");
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "newer_minor.so").rejection,
-              dir.path() +
-                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.2 (too new); "
+              dir.path() + "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI " +
+                  kAbi +
+                  " (too new); "
                   "upgrade the host or rebuild the plugin against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
@@ -94,8 +98,8 @@ TEST(Plugins, APluginOfTheOldCxxAbiIsRefusedWithoutCallingIt) {
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "cxx_abi_1.so").rejection,
               dir.path() +
-                  "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
-                  "2.2 (too old); rebuild it against this SDK");
+                  "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI " +
+                  kAbi + " (too old); rebuild it against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
 
@@ -111,7 +115,7 @@ TEST(Plugins, AnOlderMinorLoadsWithTheEntriesItLacksAbsent) {
     EXPECT_EQ(older.library->api().on_stopping, nullptr);  // beyond its table: never called
     const auto& current = entryFor(catalog, "abi_probe_c.so");
     ASSERT_TRUE(current.loaded()) << current.rejection;
-    EXPECT_EQ(current.abi, "2.2");
+    EXPECT_EQ(current.abi, kAbi);
     EXPECT_NE(current.library->api().on_stopping, nullptr);
 }
 

@@ -430,6 +430,25 @@ async def case_wss(port, ca_path):
         check(ws.close_code == 1000, "wss: the close handshake over TLS")
 
 
+async def case_connection(probe_port, confirm_port):
+    # What a plugin learns of a WebSocket session (ABI 2.3): the path, the subprotocol, the Origin.
+    async with websockets.connect("ws://127.0.0.1:%d/p?room=x" % probe_port, subprotocols=["text.ircv3.net"],
+                                  origin="https://o.example") as ws:
+        check(await ws.recv() == "hi", "the probe's greeting")
+        await ws.send("websocket")
+        got = await ws.recv()
+        check(got == "websocket 1 /p?room=x text.ircv3.net https://o.example", "the connection view: %r" % got)
+    async with websockets.connect("ws://127.0.0.1:%d/p" % probe_port) as ws:
+        await ws.recv()
+        await ws.send("websocket")
+        got = await ws.recv()
+        check(got == "websocket 1 /p - -", "no subprotocol and no Origin: empty: %r" % got)
+    async with websockets.connect("ws://127.0.0.1:%d/t" % confirm_port) as ws:
+        await ws.send("hello")
+        got = await ws.recv()
+        check(got == "ws hello", "confirm's {transport} says ws: %r" % got)
+
+
 def main():
     case = sys.argv[1]
     ports = [int(p) if p.isdigit() else p for p in sys.argv[2:]]

@@ -167,6 +167,30 @@ TEST(WebSocketTls, WssIsWebSocketOverTheListenersTls) {
     EXPECT_NE(out.find("PASS wss"), std::string::npos) << out << host.log();
 }
 
+// A plugin sees a WebSocket session for what it is (ABI 2.3): the C probe reads the path, subprotocol and
+// Origin through session_connection, and confirm's {transport} says ws; over plain TCP the probe reads 0.
+TEST(WebSocketConnection, APluginSeesThePathSubprotocolAndOrigin) {
+    TempDir dir;
+    HostProcess host(
+        "plugin_dir: " + pluginDirWith(dir, {"abi_probe_c", "confirm"}) +
+        "\nservices:\n  probe:\n    plugin: abi_probe_c\n    settings: {greeting: hi}\n"
+        "    listen:\n      - {address: 127.0.0.1:0, websocket: {path: /p}}\n      - 127.0.0.1:0\n"
+        "  confirm:\n    plugin: confirm\n    settings: {reply: '{transport} {message}', framing: "
+        "lines}\n    listen:\n      - {address: 127.0.0.1:0, websocket: {path: /t}}\n");
+    ASSERT_TRUE(host.started()) << host.log();
+    const auto ws = host.addresses("probe").at(0);
+    const auto tcp = host.addresses("probe").at(1);
+    const auto portOf = [](const std::string& address) {
+        return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+    };
+    const std::string out = runCase("connection", {portOf(ws), host.port("confirm")});
+    EXPECT_NE(out.find("PASS connection"), std::string::npos) << out << host.log();
+    Client plain(portOf(tcp));
+    EXPECT_EQ(plain.line(), "hi");
+    ASSERT_TRUE(plain.send("websocket\n"));
+    EXPECT_EQ(plain.line(), "websocket 0 - - -");
+}
+
 // Shutdown and reload close with 1001 ("going away").
 std::string holdAndCollect(HostProcess& host, const std::function<void()>& action) {
     TempDir dir;

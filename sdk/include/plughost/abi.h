@@ -41,10 +41,12 @@
  *   2.1  + plughost_plugin_api.on_stopping, plughost_host_api.session_queued
  *   2.2  + plughost_host_api.session_connection (transport, TLS version, cipher,
  *          verified client certificate, server name)
+ *   2.3  + plughost_connection.websocket, websocket_path, websocket_subprotocol,
+ *          origin (a session that arrived as a WebSocket upgrade)
  * (Major 1 was the C++-only descriptor of plughost 0.1, which the host
  * recognises and refuses with a request to rebuild.) */
 #define PLUGHOST_ABI_MAJOR 2
-#define PLUGHOST_ABI_MINOR 2
+#define PLUGHOST_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define PLUGHOST_EXPORT __attribute__((visibility("default")))
@@ -203,6 +205,17 @@ struct plughost_connection {
     size_t peer_subject_length;
     const char* server_name; /* what the client asked for by SNI */
     size_t server_name_length;
+    /* --- 2.3 --- A WebSocket session (a `websocket:` listen entry, over TCP or
+     * TLS: transport says which): websocket is 1, and the upgrade request's
+     * path ("/chat?room=x"), the subprotocol the host chose ("text.ircv3.net",
+     * or empty) and the Origin header (empty without one). 0 otherwise. */
+    int32_t websocket;
+    const char* websocket_path;
+    size_t websocket_path_length;
+    const char* websocket_subprotocol;
+    size_t websocket_subprotocol_length;
+    const char* origin;
+    size_t origin_length;
 };
 
 /* Plugin -> host: the plugin's exported table (the data symbol plughost_plugin).

@@ -63,6 +63,12 @@ struct Connection {
     std::string_view tlsCipher;
     std::string_view peerSubject;
     std::string_view serverName;
+    // ABI 2.3: a session that arrived as a WebSocket upgrade (over TCP or TLS), with the request's path,
+    // the subprotocol the host chose (text.ircv3.net or binary.ircv3.net, else empty) and its Origin.
+    bool webSocket = false;
+    std::string_view webSocketPath;
+    std::string_view webSocketSubprotocol;
+    std::string_view origin;
 };
 
 namespace detail {
@@ -108,10 +114,15 @@ public:
         auto view = [](const char* text, std::size_t length) {
             return text != nullptr ? std::string_view(text, length) : std::string_view();
         };
-        return {static_cast<Transport>(info.transport), view(info.tls_version, info.tls_version_length),
+        return {static_cast<Transport>(info.transport),
+                view(info.tls_version, info.tls_version_length),
                 view(info.tls_cipher, info.tls_cipher_length),
                 view(info.peer_subject, info.peer_subject_length),
-                view(info.server_name, info.server_name_length)};
+                view(info.server_name, info.server_name_length),
+                info.websocket != 0,
+                view(info.websocket_path, info.websocket_path_length),
+                view(info.websocket_subprotocol, info.websocket_subprotocol_length),
+                view(info.origin, info.origin_length)};
     }
 
     // The plugin's own per-session state, empty when the session opens.

@@ -1,11 +1,13 @@
 /* A plugin written in C11 against <plughost/abi.h> alone: no C++ runtime.
- * Built twice: against this tree's header (abi_probe_c.so, ABI 2.2) and
+ * Built twice: against this tree's header (abi_probe_c.so, ABI 2.3) and
  * against the frozen 2.0 header in tests/host/abi-2.0 (abi_probe_v20.so), as
  * a plugin built with an older SDK would be. The protocol, one line each:
  *   log TEXT    logs "TAG says TEXT" and answers "logged"
  *   later TEXT  answers "later: TEXT" from another thread, which then closes the session
  *   queued      answers "queued N" (2.1) or "queued n/a" (2.0)
  *   transport   answers "transport N" (2.2: session_connection) or "transport n/a"
+ *   websocket   answers "websocket W PATH SUBPROTOCOL ORIGIN" (2.3: the WebSocket fields, "-"
+ *               for an empty one) or "websocket n/a"
  *   peer        answers "peer ADDRESS"
  *   list        answers the `items` setting joined by ','
  *   fail        reports an error and fails the callback (the host closes this session)
@@ -212,6 +214,24 @@ static int32_t probe_data(void* instance, plughost_session* session, void* sessi
         snprintf(line, sizeof line, "transport %d", (int)connection.transport);
 #else
         snprintf(line, sizeof line, "transport n/a");
+#endif
+        reply(self, session, line);
+    } else if (strcmp(text, "websocket") == 0) {
+#if PLUGHOST_ABI_MINOR >= 3
+        plughost_connection connection;
+        memset(&connection, 0, sizeof connection);
+        connection.size = sizeof connection;
+        connection.websocket = -1;
+        self->host->session_connection(session, &connection);
+        snprintf(line, sizeof line, "websocket %d %.*s %.*s %.*s", (int)connection.websocket,
+                 connection.websocket_path_length ? (int)connection.websocket_path_length : 1,
+                 connection.websocket_path_length ? connection.websocket_path : "-",
+                 connection.websocket_subprotocol_length ? (int)connection.websocket_subprotocol_length : 1,
+                 connection.websocket_subprotocol_length ? connection.websocket_subprotocol : "-",
+                 connection.origin_length ? (int)connection.origin_length : 1,
+                 connection.origin_length ? connection.origin : "-");
+#else
+        snprintf(line, sizeof line, "websocket n/a");
 #endif
         reply(self, session, line);
     } else if (strcmp(text, "peer") == 0) {
