@@ -2,8 +2,18 @@
 // for people on nc/telnet and bots, `seed` is wire-compatible with the classic
 // Python tutorial client, `irc` is a small IRC server for IRC clients.
 // Services naming the same `network:` share nicknames and rooms (room.h).
+//
+// A line service's WebSocket sessions that ask for the IRC-over-WebSocket
+// subprotocol (text.ircv3.net or binary.ircv3.net: what web IRC clients, and
+// the project's chat page, web/chat/, ask for) speak the irc dialect, in the
+// same network: a browser and an nc user of one service meet in one room.
 #include <plughost/plugin.h>
 
+#include <any>
+#include <mutex>
+#include <optional>
+
+#include "irc.h"
 #include "service.h"
 #include "text.h"
 
@@ -26,24 +36,67 @@ public:
         common.motd = settings.getString("motd", "");
         common.history = static_cast<std::size_t>(settings.getInt("history", 0, 0, 10000));
         common.maxUsers = static_cast<std::size_t>(settings.getInt("max_users", 0, 0, 10'000'000));
+        common.joined = chat::joinNetwork(common.network);
+        if (dialect == "line") {
+            webCommon_ = common;
+            webSettings_ = chat::readIrcSettings(context);
+        }
         impl_ = dialect == "seed"  ? chat::makeSeed(context, std::move(common))
                 : dialect == "irc" ? chat::makeIrc(context, std::move(common))
                                    : chat::makeLine(context, std::move(common));
     }
 
     plughost::Framing framing() const override { return impl_->framing(); }
-    void onOpen(plughost::Session& session) override { impl_->onOpen(session); }
-    void onData(plughost::Session& session, std::string_view data) override { impl_->onData(session, data); }
+    void onOpen(plughost::Session& session) override {
+        plughost::Service* handler = impl_.get();
+        if (webCommon_) {
+            const auto connection = session.connection();
+            if (connection.webSocket && (connection.webSocketSubprotocol == "text.ircv3.net" ||
+                                         connection.webSocketSubprotocol == "binary.ircv3.net")) {
+                handler = web();
+            }
+        }
+        session.state() = handler;
+        handler->onOpen(session);
+    }
+    void onData(plughost::Session& session, std::string_view data) override {
+        handler(session)->onData(session, data);
+    }
     void onLineTooLong(plughost::Session& session, std::size_t max) override {
-        impl_->onLineTooLong(session, max);
+        handler(session)->onLineTooLong(session, max);
     }
     void onClose(plughost::Session& session, plughost::CloseReason reason) override {
-        impl_->onClose(session, reason);
+        handler(session)->onClose(session, reason);
     }
-    void onStopping() override { impl_->onStopping(); }
+    void onStopping() override {
+        impl_->onStopping();
+        std::lock_guard<std::mutex> lock(webMutex_);
+        if (web_) {
+            web_->onStopping();
+        }
+    }
 
 private:
+    // Who serves the session: the service's dialect, or the irc dialect for web IRC clients.
+    plughost::Service* handler(plughost::Session& session) {
+        auto* chosen = std::any_cast<plughost::Service*>(&session.state());
+        return chosen != nullptr ? *chosen : impl_.get();
+    }
+    // The irc dialect for a line service's web IRC clients, made on the first one (its timer thread
+    // then exists only where browsers come).
+    plughost::Service* web() {
+        std::lock_guard<std::mutex> lock(webMutex_);
+        if (!web_) {
+            web_ = chat::makeIrc(*webCommon_, webSettings_);
+        }
+        return web_.get();
+    }
+
     std::unique_ptr<plughost::Service> impl_;
+    std::optional<chat::Common> webCommon_;  // a line service: what its web IRC clients share with it
+    chat::IrcSettings webSettings_;
+    std::mutex webMutex_;
+    std::unique_ptr<plughost::Service> web_;  // under webMutex_ until made; then only read
 };
 
 }  // namespace

@@ -364,6 +364,14 @@ void Irc::command(Member& member, const IrcLine& line) {
 }
 
 std::unique_ptr<plughost::Service> makeIrc(plughost::ServiceContext& context, Common common) {
+    return makeIrc(std::move(common), readIrcSettings(context));
+}
+
+std::unique_ptr<plughost::Service> makeIrc(Common common, IrcSettings settings) {
+    return std::make_unique<Irc>(std::move(common), std::move(settings));
+}
+
+IrcSettings readIrcSettings(plughost::ServiceContext& context) {
     const auto& settings = context.settings();
     IrcSettings irc;
     irc.serverName = settings.getString("server_name", "plughost.local");
@@ -392,7 +400,7 @@ std::unique_ptr<plughost::Service> makeIrc(plughost::ServiceContext& context, Co
     irc.pingTimeout = std::chrono::seconds(settings.getInt("ping_timeout", 60, 1, 86400));
     irc.registrationTimeout = std::chrono::seconds(settings.getInt("registration_timeout", 30, 1, 86400));
     irc.maxChannels = static_cast<std::size_t>(settings.getInt("max_channels", 20, 1, 1000));
-    return std::make_unique<Irc>(std::move(common), std::move(irc));
+    return irc;
 }
 
 }  // namespace chat

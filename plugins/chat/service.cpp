@@ -5,7 +5,9 @@
 namespace chat {
 
 ChatService::ChatService(Common common, Dialect dialect)
-    : common_(std::move(common)), dialect_(dialect), net_(joinNetwork(common_.network)) {
+    : common_(std::move(common)),
+      dialect_(dialect),
+      net_(common_.joined ? common_.joined : joinNetwork(common_.network)) {
     std::lock_guard<std::mutex> lock(net_->mutex);
     net_->historyMax = std::max(net_->historyMax, common_.history);
 }

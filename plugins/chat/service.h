@@ -13,7 +13,10 @@ namespace chat {
 
 struct Common {
     std::string network;  // "" : a network of this service alone
-    std::string room;     // where line and seed members sit at first
+    // The network itself, when the plugin already joined it: a line service's IRC-over-WebSocket
+    // sessions (chat.cpp) sit in the same one, also when it is the service's own.
+    std::shared_ptr<Network> joined;
+    std::string room;  // where line and seed members sit at first
     std::string motd;
     std::size_t history = 0;
     std::size_t maxUsers = 0;
@@ -49,5 +52,9 @@ private:
 std::unique_ptr<plughost::Service> makeLine(plughost::ServiceContext& context, Common common);
 std::unique_ptr<plughost::Service> makeSeed(plughost::ServiceContext& context, Common common);
 std::unique_ptr<plughost::Service> makeIrc(plughost::ServiceContext& context, Common common);
+// The irc dialect's settings (server_name, password, opers, ping_interval, ...), read and checked.
+struct IrcSettings;
+IrcSettings readIrcSettings(plughost::ServiceContext& context);
+std::unique_ptr<plughost::Service> makeIrc(Common common, IrcSettings settings);
 
 }  // namespace chat

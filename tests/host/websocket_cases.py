@@ -419,6 +419,61 @@ async def case_chat(ws_port, tcp_port):
     writer.close()
 
 
+async def case_web_irc(ws_port, tcp_port):
+    # A web IRC client (text.ircv3.net, as the chat page asks) of a line service speaks IRC, in the same
+    # room as the service's nc users: #lobby is the line dialect's lobby.
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
+
+    async def tcp_until(needle):
+        data = b""
+        while needle not in data:
+            line = await asyncio.wait_for(reader.readline(), DEADLINE)
+            check(line, "the TCP user is not cut off")
+            data += line
+        return data
+
+    await tcp_until(b"nickname")
+    writer.write(b"carol\n")
+    await writer.drain()
+    await tcp_until(b"Welcome, carol")
+    async with websockets.connect("ws://127.0.0.1:%d/chat" % ws_port, subprotocols=["text.ircv3.net"]) as ws:
+        check(ws.subprotocol == "text.ircv3.net", "the subprotocol is chosen")
+
+        async def irc_until(predicate, what):
+            seen = []
+            while True:
+                line = await asyncio.wait_for(ws.recv(), DEADLINE)
+                check(isinstance(line, str) and not line.endswith("\n"), "one IRC line per text message")
+                seen.append(line)
+                if line.startswith("PING "):
+                    await ws.send("PONG " + line[5:])
+                if predicate(line):
+                    return seen
+                check(len(seen) < 200, "%s: %r" % (what, seen[-5:]))
+
+        await ws.send("NICK webby")
+        await ws.send("USER web 0 * :A browser")
+        await irc_until(lambda l: " 001 webby " in l, "registered with 001")
+        await ws.send("JOIN #lobby")
+        names = await irc_until(lambda l: " 366 " in l, "NAMES after JOIN")
+        check(any(" 353 " in l and "carol" in l for l in names), "NAMES lists the nc user: %r" % names)
+        await tcp_until(b"webby joined")
+        await ws.send("PRIVMSG #lobby :hello from a web IRC client")
+        await tcp_until(b"webby: hello from a web IRC client")
+        writer.write(b"hello back from nc\n")
+        await writer.drain()
+        await irc_until(lambda l: l.startswith(":carol!") and "PRIVMSG #lobby :hello back from nc" in l,
+                        "the nc user's line as a PRIVMSG")
+        await ws.send("QUIT :bye")
+        await tcp_until(b"webby left")
+    writer.close()
+
+    # Without the subprotocol the same listener speaks the service's own dialect, line.
+    async with websockets.connect("ws://127.0.0.1:%d/chat" % ws_port) as ws:
+        first = await asyncio.wait_for(ws.recv(), DEADLINE)
+        check("nickname" in first or first.startswith("*"), "the line dialect's greeting: %r" % first)
+
+
 async def case_wss(port, ca_path):
     import ssl
     context = ssl.create_default_context(cafile=ca_path)

@@ -139,6 +139,11 @@ TEST_F(WebSocket, AWebSocketUserAndATcpUserChatInOneRoom) {
     expectPass("chat", {port("chat", 1), port("chat", 0)});
 }
 
+// A web IRC client (text.ircv3.net) of a line service speaks the irc dialect in the service's room.
+TEST_F(WebSocket, AWebIrcClientAndATcpUserOfALineServiceChatInOneRoom) {
+    expectPass("web_irc", {port("chat", 1), port("chat", 0)});
+}
+
 TEST(WebSocketLimits, AClientOverALimitIsUpgradedAndClosed1008) {
     TempDir dir;
     HostProcess host(

@@ -450,9 +450,12 @@ TEST(ChatIrc, BadOperSettingsAreRefused) {
         "sha-512)");
     PluginDriver name("chat", ircSettings({{"server_name", "no dots here"}}));
     EXPECT_NE(name.problem().find("server_name: 'no dots here' is not a server name"), std::string::npos);
+    // A line service reads them too (its IRC-over-WebSocket clients speak irc); a seed service does not.
     PluginDriver line("chat", {{"dialect", "line"}, {"server_name", "x.y"}});
-    EXPECT_EQ(line.unreadSettings(), std::vector<std::string>{"server_name"})
-        << "irc settings are irc's only";
+    EXPECT_EQ(line.unreadSettings(), std::vector<std::string>{});
+    PluginDriver seed("chat", {{"dialect", "seed"}, {"server_name", "x.y"}});
+    EXPECT_EQ(seed.unreadSettings(), std::vector<std::string>{"server_name"})
+        << "irc settings are for irc and line services only";
 }
 
 TEST(ChatIrc, PingPongQuitAndUnknownCommands) {
