@@ -747,7 +747,10 @@ if [ -n "$STARTUP_NA" ]; then
 else
     # The default config with every port 0, the plugins and the admin socket of this build.
     sed -e "s|^plugin_dir:.*|plugin_dir: $PLUGINS|" -e "s|socket: .*|socket: $WORK/admin.sock|" \
-        -e 's|\(listen: *\)\([0-9.]*\|\[[0-9a-fA-F:]*\]\):[0-9]*|\1\2:0|' "$ROOT/config/plughost.yaml" > "$WORK/default.yaml"
+        -e 's|\(listen: *\)\([0-9.]*\|\[[0-9a-fA-F:]*\]\):[0-9]*|\1\2:0|' \
+        "$ROOT/config/plughost.yaml" |
+        sed -E -e 's/^( *- *(address: *)?)([0-9.]+|\[[0-9a-fA-F:]*\]):[0-9]+/\1\3:0/' \
+            -e "s|static: \.\./|static: $ROOT/|" > "$WORK/default.yaml"
     st=()
     for rep in $(seq $(( REPS + 2 ))); do
         load startup --exec "$PLUGHOSTD" --config "$WORK/default.yaml" --server-cpu 0

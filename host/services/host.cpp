@@ -106,6 +106,11 @@ void Host::logServices() const {
                            service->config().plugin,
                            "service " + service->name() + ": plugin " + service->config().plugin + " " +
                                service->pluginVersion() + " listening on " + addresses);
+            for (const auto& url : service->pageUrls()) {
+                logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
+                               service->config().plugin,
+                               "service " + service->name() + ": open " + url + " in a browser");
+            }
         } else if (service->state() == State::Disabled) {
             logging::about(logger(), Poco::Message::PRIO_INFORMATION, service->name(),
                            service->config().plugin, "service " + service->name() + ": disabled");

@@ -190,7 +190,8 @@ Listener::Listener(Poco::Net::ServerSocket socket, const std::weak_ptr<Target>& 
     : tls_(std::make_shared<TlsSlot>(std::move(tls))),
       socket_(std::move(socket)),
       pool_("accept", 1, 2, 10),
-      bound_(socket_.address().toString()) {
+      bound_(socket_.address().toString()),
+      servesPage_(websocket != nullptr && !websocket->staticDir.empty()) {
     auto params = new Poco::Net::TCPServerParams();  // Poco's AutoPtr takes ownership
     params->setMaxThreads(2);
     params->setMaxQueued(4096);  // a queued connection waits only for a hand-off, never for a session to end

@@ -95,6 +95,8 @@ public:
     void stop(const std::string& address = "", SpareSockets* keep = nullptr);
     const std::string& bound() const { return bound_; }
     bool tls() const { return tls_->get() != nullptr; }
+    // A WebSocket listener with `static:` files: a browser can open it.
+    bool servesPage() const { return servesPage_; }
     // New certificates for the connections accepted from now on (a reload).
     void setTls(std::shared_ptr<const transports::TlsContext> context) { tls_->set(std::move(context)); }
 
@@ -104,6 +106,7 @@ private:
     Poco::ThreadPool pool_;
     std::unique_ptr<Poco::Net::TCPServer> server_;
     std::string bound_;
+    bool servesPage_ = false;
     bool stopped_ = false;
 };
 

@@ -187,6 +187,23 @@ std::vector<std::string> HostedService::boundAddresses() const {
     return addresses;
 }
 
+std::vector<std::string> HostedService::pageUrls() const {
+    std::vector<std::string> urls;
+    for (const auto& listener : listeners_) {
+        if (listener->servesPage()) {
+            std::string address = listener->bound();
+            // A wildcard is not an address a browser can open: the loopback one of its family is.
+            if (address.rfind("0.0.0.0:", 0) == 0) {
+                address = "127.0.0.1" + address.substr(7);
+            } else if (address.rfind("[::]:", 0) == 0) {
+                address = "[::1]" + address.substr(4);
+            }
+            urls.push_back((listener->tls() ? "https://" : "http://") + address + "/");
+        }
+    }
+    return urls;
+}
+
 void HostedService::pluginFailed(const char* callback, const std::string& what) {
     logging::about(log_, Poco::Message::PRIO_ERROR, config_.name, config_.plugin,
                    config_.name + " (plugin " + config_.plugin + "): " + callback +

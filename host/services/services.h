@@ -66,6 +66,8 @@ public:
     bool pluginUnavailable() const { return pluginUnavailable_; }
     std::string pluginVersion() const;
     std::vector<std::string> boundAddresses() const;
+    // "http://127.0.0.1:7080/" for each listener that serves static files (https with TLS).
+    std::vector<std::string> pageUrls() const;
     const std::shared_ptr<plugins::Library>& library() const { return library_; }
     sessions::Stats& stats() override { return stats_; }
     // Zero counts for a service that never prepared a gate (failed or disabled).

@@ -181,7 +181,8 @@ TEST_F(Debian, UnitsPassSystemdAnalyzeVerify) {
     const std::string socket = readFile(units + "plughost.socket");
     for (const char* line :
          {"Service=plughost.service", "FileDescriptorName=plughost", "ListenStream=127.0.0.1:7007",
-          "ListenStream=127.0.0.1:7008", "ListenStream=127.0.0.1:7009", "ListenStream=127.0.0.1:55555"}) {
+          "ListenStream=127.0.0.1:7008", "ListenStream=127.0.0.1:7009", "ListenStream=127.0.0.1:7080",
+          "ListenStream=127.0.0.1:55555"}) {
         EXPECT_NE(socket.find(std::string("\n") + line + "\n"), std::string::npos) << line;
     }
 

@@ -38,7 +38,8 @@ TEST(Package, DebInstallsARunnableHost) {
           "/usr/lib/tmpfiles.d/plughost.conf", "/usr/share/doc/plughost/copyright",
           "/usr/share/doc/plughost/changelog.gz", "/usr/include/plughost/plugin.h",
           "/usr/lib/x86_64-linux-gnu/cmake/plughost/plughostConfig.cmake",
-          "/usr/lib/x86_64-linux-gnu/plughost/plugins/echo.so"}) {
+          "/usr/lib/x86_64-linux-gnu/plughost/plugins/echo.so", "/usr/share/plughost/web/chat/index.html",
+          "/usr/share/plughost/web/chat/chat.js", "/usr/share/plughost/web/chat/chat.css"}) {
         EXPECT_TRUE(std::filesystem::exists(root + file)) << file;
     }
     EXPECT_NE(capture("dpkg-deb -I " + deb + " conffiles").find("/etc/plughost/plughost.yaml"),
@@ -55,7 +56,9 @@ TEST(Package, DebInstallsARunnableHost) {
     EXPECT_NE(config.find("plugin_dir: /usr/lib/x86_64-linux-gnu/plughost/plugins"), std::string::npos)
         << config;
     EXPECT_NE(config.find("socket: /run/plughost/admin.sock"), std::string::npos) << config;
+    EXPECT_NE(config.find("static: /usr/share/plughost/web/chat"), std::string::npos) << config;
     config = std::regex_replace(config, std::regex("plugin_dir: /usr"), "plugin_dir: " + root + "/usr");
+    config = std::regex_replace(config, std::regex("static: /usr"), "static: " + root + "/usr");
     config = std::regex_replace(config, std::regex("socket: /run/plughost/admin.sock"),
                                 "socket: " + dir.path() + "/admin.sock");
     config = std::regex_replace(config, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:0");
@@ -74,6 +77,12 @@ TEST(Package, DebInstallsARunnableHost) {
     Client client(host.port("echo"));
     ASSERT_TRUE(client.send("packaged\n"));
     EXPECT_EQ(client.line(), "packaged");
+    // The chat page, served from the package's files by the chat service's second listener.
+    const std::string web = host.addresses("chat").at(1);
+    Client browser(static_cast<std::uint16_t>(std::stoi(web.substr(web.rfind(':') + 1))));
+    ASSERT_TRUE(browser.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    EXPECT_EQ(browser.line(), "HTTP/1.1 200 OK\r");
+    EXPECT_TRUE(host.waitForLog("service chat: open http://127.0.0.1:")) << host.log();
 }
 
 }  // namespace
