@@ -55,6 +55,8 @@ struct Stats {
     std::atomic<std::uint64_t> udpIn{0};
     std::atomic<std::uint64_t> udpOut{0};
     std::atomic<std::uint64_t> udpDropped[6] = {};
+    // The plugin's own counters (service_count, ABI 2.3); shared with its handle.
+    std::shared_ptr<plugins::Counters> plugin = std::make_shared<plugins::Counters>();
 };
 
 // Why a UDP datagram was dropped (the index into Stats::udpDropped).

@@ -157,7 +157,7 @@ TEST(Abi, AnotherMajorIsRefusedByTheHostBeforeAnyOfItsFunctionsRuns) {
     ASSERT_TRUE(host.started()) << host.log();
     EXPECT_NE(host.log().find(
                   "service w: failed: " + kTestPlugins +
-                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.2 (too new); "
+                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.3 (too new); "
                   "rebuild it against this SDK"),
               std::string::npos)
         << host.log();

@@ -67,7 +67,7 @@ TEST(Plugins, AnotherMajorIsRefusedNamingFileAndBothVersionsAndNoPluginFunctionR
     EXPECT_FALSE(entry.loaded());
     EXPECT_EQ(entry.rejection,
               dir.path() +
-                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.2 "
+                  "/wrong_abi.so: built against plugin ABI 3.0, but this host speaks ABI 2.3 "
                   "(too new); rebuild it against this SDK");
     std::string why;
     EXPECT_EQ(catalog.find("wrong_abi", why), nullptr);
@@ -82,7 +82,7 @@ TEST(Plugins, ANewerMinorIsRefusedAskingForANewerHost) {
     const auto catalog = Catalog::scan(dir.path());
     EXPECT_EQ(entryFor(catalog, "newer_minor.so").rejection,
               dir.path() +
-                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.2 (too new); "
+                  "/newer_minor.so: built against plugin ABI 2.99, but this host speaks ABI 2.3 (too new); "
                   "upgrade the host or rebuild the plugin against this SDK");
     EXPECT_EQ(marker.text(), "");
 }

@@ -1,5 +1,5 @@
 /* A plugin written in C11 against <plughost/abi.h> alone: no C++ runtime.
- * Built twice: against this tree's header (abi_probe_c.so, ABI 2.2) and
+ * Built twice: against this tree's header (abi_probe_c.so, ABI 2.3) and
  * against the frozen 2.0 header in tests/host/abi-2.0 (abi_probe_v20.so), as
  * a plugin built with an older SDK would be. The protocol, one line each:
  *   log TEXT    logs "TAG says TEXT" and answers "logged"
