@@ -11,6 +11,16 @@ namespace {
 // Nicknames are ASCII, spelled out: no locale may widen what counts as a letter.
 constexpr char kNickChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
 
+// "2" or "0.5": a rate as a person writes it.
+std::string rate(double perSecond) {
+    std::string text = std::to_string(perSecond);
+    text.erase(text.find_last_not_of('0') + 1);
+    if (!text.empty() && text.back() == '.') {
+        text.pop_back();
+    }
+    return text;
+}
+
 class Line final : public ChatService {
 public:
     Line(plughost::ServiceContext&, Common common) : ChatService(std::move(common), Dialect::Line) {
@@ -34,20 +44,26 @@ public:
         }
     }
 
-    void onData(plughost::Session& session, std::string_view data) override {
-        const std::string text = cleanText(data);  // before the lock: others wait less
-        std::lock_guard<std::mutex> lock(net_->mutex);
-        Member* member = find(session.id());
-        if (member == nullptr) {
-            return;  // refused as full, or gone with /quit
-        }
-        if (member->nick.empty()) {
-            join(*member, trimmed(data));  // not cleaned: a control byte is a bad character, not dropped
+    ~Line() override { stopTicking(); }
+
+    void receive(Member& member, std::string_view data) override {
+        const std::string text = cleanText(data);
+        if (member.nick.empty()) {
+            join(member, trimmed(data));  // not cleaned: a control byte is a bad character, not dropped
         } else if (!text.empty() && text.front() == '/') {
-            command(*member, text);
+            command(member, text);
         } else if (!text.empty()) {
-            say(*member, Event::Kind::Say, text);
+            say(member, Event::Kind::Say, text);
         }
+    }
+
+    void excessFlood(Member& member) override {
+        plughost::Session& session = *member.session;
+        session.send("! disconnected: Excess Flood (more than " + std::to_string(common_.floodQueue) +
+                     " lines waiting; at most " + std::to_string(common_.floodBurst) + " at once, then " +
+                     rate(common_.floodRate) + " a second)\n");
+        drop(session.id(), "Excess Flood");
+        session.close();
     }
 
     void onLineTooLong(plughost::Session& session, std::size_t max) override {

@@ -49,6 +49,9 @@ struct Member {
     std::set<std::string> rooms;  // folded names of every room it sits in
     std::size_t history = 0;      // how many lines of history its service replays
     bool gone = false;            // removed from the network (killed): its lines are ignored
+    double tokens = 0;            // flood control: lines it may send now
+    std::chrono::steady_clock::time_point refilled;
+    std::deque<std::string> delayed;  // lines past its rate, in order
     // irc only
     bool registered = false;
     bool passOk = false;
