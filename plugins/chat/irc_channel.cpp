@@ -61,7 +61,15 @@ void Irc::names(Member& member, const Room& room) {
             list.clear();
         }
     };
+    std::size_t listed = 0;
     for (const auto& entry : room.seats) {
+        if (listed++ == common_.namesMax) {  // bounded: a JOIN into 10,000 does not cost 10,000 names
+            flush();
+            numeric(member, "366",
+                    "#" + room.name + " :End of /NAMES list (" + std::to_string(common_.namesMax) + " of " +
+                        std::to_string(room.seats.size()) + " shown)");
+            return;
+        }
         const std::string name = std::string(entry.second.op      ? "@"
                                              : entry.second.voice ? "+"
                                                                   : "") +

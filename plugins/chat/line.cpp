@@ -11,6 +11,9 @@ namespace {
 // Nicknames are ASCII, spelled out: no locale may widen what counts as a letter.
 constexpr char kNickChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
 
+// The most names one /who lists: a room of 10,000 does not turn 5 bytes into 100 KB.
+constexpr std::size_t kWhoMax = 200;
+
 // "2" or "0.5": a rate as a person writes it.
 std::string rate(double perSecond) {
     std::string text = std::to_string(perSecond);
@@ -98,15 +101,27 @@ private:
         room->remember(std::move(event), net_->historyMax);
     }
 
-    // "a, b, c": who is in the room, in name order.
-    static std::string names(const Room* room, const Member* except) {
+    // "a, b, c": who is in the room, in name order (seed guests last); past `max`
+    // names, "... and N more". O(max), not O(members): no copy of the room.
+    static std::string names(const Room* room, std::size_t max) {
         std::string list;
-        if (room != nullptr) {
-            for (const Member* each : room->members()) {
-                if (each != except) {
-                    list += (list.empty() ? "" : ", ") + each->nick;
-                }
-            }
+        std::size_t listed = 0;
+        if (room == nullptr) {
+            return list;
+        }
+        const auto add = [&](const Member& each) {
+            list += (list.empty() ? "" : ", ") + each.nick;
+            return ++listed < max;
+        };
+        bool more = true;
+        for (auto seat = room->seats.begin(); more && seat != room->seats.end(); ++seat) {
+            more = add(*seat->second.member);
+        }
+        for (auto guest = room->guests.begin(); more && guest != room->guests.end(); ++guest) {
+            more = add(*guest->second);
+        }
+        if (room->size() > listed) {
+            list += " ... and " + std::to_string(room->size() - listed) + " more";
         }
         return list;
     }
@@ -155,7 +170,7 @@ private:
             return;
         }
         const Room* before = net_->find(common_.room);
-        const std::string others = names(before, nullptr);  // before the newcomer is listed
+        const std::string others = names(before, common_.namesMax);  // before the newcomer is listed
         net_->rename(member, nick);
         member.user = nick;
         std::string welcome =
@@ -186,7 +201,7 @@ private:
             return;
         }
         leaveRoom(member, "joined " + name);
-        const std::string others = names(net_->find(name), nullptr);
+        const std::string others = names(net_->find(name), common_.namesMax);
         Room& room = enter(member, name);
         member.session->send("* Now in room " + room.name + ". " +
                              (others.empty() ? "Nobody else is here" : "Here: " + others) + ".\n" +
@@ -207,7 +222,7 @@ void Line::command(Member& member, const std::string& line) {
     if (name == "/who") {
         const Room* room = here(member);
         session.send("* " + std::to_string(room == nullptr ? 0 : room->size()) +
-                     " here: " + names(room, nullptr) + "\n");
+                     " here: " + names(room, kWhoMax) + "\n");
     } else if (name == "/nick") {
         const std::string problem = rest.empty() ? "usage: /nick NEWNAME" : unusable(rest, member);
         if (problem.empty()) {
