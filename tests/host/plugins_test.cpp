@@ -52,7 +52,7 @@ TEST(Plugins, LoadsAGoodPluginAndReadsItsDescriptor) {
     EXPECT_EQ(echo.name, "echo");
     EXPECT_EQ(echo.version, "1.0.0");
     EXPECT_EQ(echo.abi, plughost::plugins::hostAbi());
-    EXPECT_EQ(echo.abi, "2.2");
+    EXPECT_EQ(echo.abi, "2.3");
     EXPECT_FALSE(echo.description.empty());
     std::string why;
     EXPECT_NE(catalog.find("echo", why), nullptr);
@@ -111,7 +111,7 @@ TEST(Plugins, AnOlderMinorLoadsWithTheEntriesItLacksAbsent) {
     EXPECT_EQ(older.library->api().on_stopping, nullptr);  // beyond its table: never called
     const auto& current = entryFor(catalog, "abi_probe_c.so");
     ASSERT_TRUE(current.loaded()) << current.rejection;
-    EXPECT_EQ(current.abi, "2.2");
+    EXPECT_EQ(current.abi, "2.3");
     EXPECT_NE(current.library->api().on_stopping, nullptr);
 }
 
