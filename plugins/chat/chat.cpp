@@ -25,6 +25,9 @@ public:
         }
         common.motd = settings.getString("motd", "");
         common.history = static_cast<std::size_t>(settings.getInt("history", 0, 0, 10000));
+        common.historyBytes =
+            static_cast<std::size_t>(settings.getInt("history_bytes", 64 * 1024, 0, 64 * 1024 * 1024));
+        common.maxQueue = context.maxQueue();
         common.maxUsers = static_cast<std::size_t>(settings.getInt("max_users", 0, 0, 10'000'000));
         common.flood = settings.getBool("flood", true);
         common.floodBurst = static_cast<std::size_t>(settings.getInt("flood_burst", 20, 1, 10000));

@@ -141,10 +141,9 @@ void Irc::join(Member& member, const Params& params) {
             numeric(member, "333", "#" + room.name + " " + room.topicBy + " " + std::to_string(room.topicAt));
         }
         names(member, room);
-        const std::size_t skip =
-            room.history.size() > member.history ? room.history.size() - member.history : 0;
-        for (std::size_t h = skip; h < room.history.size(); ++h) {
-            member.session->send(word(Dialect::Irc, room.history[h]));
+        const std::string replayed = room.replay(Dialect::Irc, member.history, replayBudget(member));
+        if (!replayed.empty()) {
+            member.session->send(replayed);
         }
     }
 }

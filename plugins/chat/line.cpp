@@ -98,7 +98,7 @@ private:
         }
         Event event{kind, member.nick, member.prefix(), room->name, text, "", ""};
         room->broadcast(event, &member);
-        room->remember(std::move(event), net_->historyMax);
+        room->remember(std::move(event), net_->historyMax, net_->historyBytesMax);
     }
 
     // "a, b, c": who is in the room, in name order (seed guests last); past `max`
@@ -155,13 +155,8 @@ private:
         member.room.clear();
     }
 
-    std::string replay(const Room& room, std::size_t count) const {
-        std::string lines;
-        const std::size_t skip = room.history.size() > count ? room.history.size() - count : 0;
-        for (std::size_t i = skip; i < room.history.size(); ++i) {
-            lines += word(Dialect::Line, room.history[i]);
-        }
-        return lines;
+    std::string replay(const Room& room, const Member& member) const {
+        return room.replay(Dialect::Line, member.history, replayBudget(member));
     }
 
     void join(Member& member, const std::string& nick) {
@@ -177,7 +172,7 @@ private:
             "* Welcome, " + nick + "! " + (others.empty() ? "Nobody else is here" : "Here: " + others);
         welcome += ". Type /help for commands.\n";
         if (before != nullptr) {
-            welcome += replay(*before, member.history);
+            welcome += replay(*before, member);
         }
         member.session->send(welcome);
         enter(member, common_.room);
@@ -206,7 +201,7 @@ private:
         member.session->send("* Now in room " + room.name + ". " +
                              (others.empty() ? "Nobody else is here" : "Here: " + others) + ".\n" +
                              (room.topic.empty() ? "" : "* Topic: " + room.topic + "\n") +
-                             replay(room, member.history));
+                             replay(room, member));
     }
 
     void command(Member& member, const std::string& line);

@@ -10,6 +10,7 @@ ChatService::ChatService(Common common, Dialect dialect)
     : common_(std::move(common)), dialect_(dialect), net_(joinNetwork(common_.network)) {
     std::lock_guard<std::mutex> lock(net_->mutex);
     net_->historyMax = std::max(net_->historyMax, common_.history);
+    net_->historyBytesMax = std::max(net_->historyBytesMax, common_.historyBytes);
     ticking_ = true;
     Ticker::get().add(this, [this] {
         const auto now = std::chrono::steady_clock::now();
@@ -17,6 +18,12 @@ ChatService::ChatService(Common common, Dialect dialect)
         release(now);
         tick(now);
     });
+}
+
+std::size_t ChatService::replayBudget(const Member& member) const {
+    const std::size_t half = (common_.maxQueue == 0 ? 1024 * 1024 : common_.maxQueue) / 2;
+    const std::size_t queued = member.session->queued();
+    return queued < half ? half - queued : 0;
 }
 
 void ChatService::stopTicking() {

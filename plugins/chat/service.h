@@ -17,6 +17,8 @@ struct Common {
     std::string room;     // where line and seed members sit at first
     std::string motd;
     std::size_t history = 0;
+    std::size_t historyBytes = 64 * 1024;  // history_bytes: what a room's history may weigh
+    std::size_t maxQueue = 0;              // the service's max_queue (0: the host did not say)
     std::size_t maxUsers = 0;
     // Flood control, IRC style (a token bucket per member): `flood_burst` lines
     // at once, then `flood_rate` lines a second; lines beyond are delayed, and a
@@ -47,6 +49,10 @@ protected:
     virtual void tick(std::chrono::steady_clock::time_point) {}
     // Stops the ticker calling tick(); the first thing a dialect's destructor does.
     void stopTicking();
+    // Bytes of history a replay to `member` may queue now: half of max_queue
+    // less what is already queued for it, so a newcomer is never closed as too
+    // slow for its own welcome.
+    std::size_t replayBudget(const Member& member) const;
     // Under net_->mutex. Refuses past max_users, else a new Member of this service.
     Member* admit(plughost::Session& session, std::string_view full);
     Member* find(std::uint64_t id);

@@ -157,11 +157,11 @@ TEST(Admin, PluginsListsEveryFileWithItsState) {
     ASSERT_TRUE(host.started()) << host.log();
     const auto table = ctl(host, {"plugins"});
     EXPECT_EQ(table.exitCode, 0);
-    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +2\\.2 +echo +" + plugins +
+    EXPECT_TRUE(std::regex_search(table.output, std::regex("echo +1\\.0\\.0 +2\\.3 +echo +" + plugins +
                                                            "/echo\\.so +RFC 862 echo.* +loaded")))
         << table.output;
     EXPECT_TRUE(
-        std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +2\\.2 +" + plugins + "/probe\\.so")))
+        std::regex_search(table.output, std::regex("probe +1\\.2\\.3 +2\\.3 +" + plugins + "/probe\\.so")))
         << table.output;
     EXPECT_NE(table.output.find("rejected: " + plugins + "/junk.so: not a shared library"), std::string::npos)
         << table.output;

@@ -95,7 +95,7 @@ TEST(Plugins, APluginOfTheOldCxxAbiIsRefusedWithoutCallingIt) {
     EXPECT_EQ(entryFor(catalog, "cxx_abi_1.so").rejection,
               dir.path() +
                   "/cxx_abi_1.so: built against plughost 0.1's C++ plugin ABI 1, but this host speaks ABI "
-                  "2.2 (too old); rebuild it against this SDK");
+                  "2.3 (too old); rebuild it against this SDK");
     EXPECT_EQ(marker.text(), "");
 }
 

@@ -13,8 +13,9 @@ namespace {
 
 using namespace plughost::test;
 
-std::string config(const std::string& settings) {
-    return "services:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n    settings: " + settings + "\n";
+std::string config(const std::string& settings, const std::string& extra = "") {
+    return "services:\n  room:\n    plugin: chat\n    listen: 127.0.0.1:0\n" + extra +
+           "    settings: " + settings + "\n";
 }
 
 // A line-dialect member, past the prompt and its welcome (returned in `welcome`).
@@ -118,6 +119,56 @@ TEST(ChatCrowd, WelcomeAndNamesListABoundedNumberAndSayHowManyMore) {
     ASSERT_EQ(names.size(), 1u);
     EXPECT_NE(names[0].find(":late m0 m1"), std::string::npos) << names[0];
     EXPECT_NE(line.find("(3 of 8 shown)"), std::string::npos) << line;
+}
+
+// 40 lines of 100 bytes: "alice: " + the text is 108 bytes a line in the line dialect.
+void talk(Client& alice) {
+    std::string lines;
+    for (int i = 0; i < 40; ++i) {
+        lines += "message " + std::to_string(100 + i) + " " + std::string(88, 'x') + "\n";
+    }
+    ASSERT_TRUE(alice.send(lines));
+    alice.send("/who\n");
+    EXPECT_EQ(alice.line(), "* 1 here: alice");  // every message is in the history now
+}
+
+// The replay after the welcome, up to the answer to a /who sent after it.
+std::vector<std::string> replayed(Client& client) {
+    std::vector<std::string> lines;
+    client.send("/who\n");
+    std::string line;
+    while (client.readLine(line) && line.rfind("* 2 here:", 0) != 0) {
+        lines.push_back(line);
+    }
+    EXPECT_EQ(line.rfind("* 2 here:", 0), 0u) << line;
+    return lines;
+}
+
+TEST(ChatCrowd, HistoryIsBoundedInBytesAndKeepsTheNewest) {
+    // An event weighs its text and names: about 100 + 5 + 21 bytes, so 400 bytes hold 3.
+    HostProcess host(config("{history: 100, history_bytes: 400, flood: false}"));
+    ASSERT_TRUE(host.started()) << host.log();
+    Client alice = member(host.port("room"), "alice");
+    talk(alice);
+    Client bob = member(host.port("room"), "bob");
+    const auto lines = replayed(bob);
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[0].rfind("alice: message 137 ", 0), 0u) << lines[0];
+    EXPECT_EQ(lines[2].rfind("alice: message 139 ", 0), 0u) << lines[2];
+}
+
+TEST(ChatCrowd, ReplayNeverQueuesMoreThanHalfTheSessionsQueue) {
+    // max_queue 2KiB: of 40 lines of 108 bytes, at most 1 KiB (9 lines) is replayed, the newest.
+    HostProcess host(config("{history: 100, history_bytes: 1048576, flood: false}", "    max_queue: 2KiB\n"));
+    ASSERT_TRUE(host.started()) << host.log();
+    Client alice = member(host.port("room"), "alice");
+    talk(alice);
+    Client bob = member(host.port("room"), "bob");
+    const auto lines = replayed(bob);
+    ASSERT_GE(lines.size(), 1u);
+    EXPECT_LE(lines.size(), 9u);
+    EXPECT_EQ(lines.back().rfind("alice: message 139 ", 0), 0u) << lines.back();
+    EXPECT_EQ(alice.line(), "* bob joined");
 }
 
 }  // namespace
