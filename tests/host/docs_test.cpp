@@ -86,7 +86,7 @@ TEST(Docs, PluginGuideExampleBuildsAndServes) {
 
     const auto plugins_listing = runCtl({"plugins", "--socket", host.adminSocket()});
     EXPECT_TRUE(
-        std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +2\\.2 +greeter .*loaded")))
+        std::regex_search(plugins_listing.output, std::regex("greet +1\\.0\\.0 +2\\.3 +greeter .*loaded")))
         << plugins_listing.output;
 }
 
