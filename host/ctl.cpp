@@ -334,6 +334,21 @@ private:
                        service->getValue<std::string>("state")});
         }
         table.print(std::cout);
+        // What plugins count themselves (ABI 2.3 service_count), one line per service that has any.
+        bool first = true;
+        for (std::size_t i = 0; i < services->size(); ++i) {
+            const Object::Ptr service = services->getObject(static_cast<unsigned>(i));
+            const Object::Ptr counters = service->getObject("counters");
+            if (!counters || counters->size() == 0) {
+                continue;
+            }
+            std::string line = service->getValue<std::string>("name") + ":";
+            for (const auto& [name, count] : *counters) {
+                line += " " + name + "=" + std::to_string(count.convert<std::uint64_t>());
+            }
+            std::cout << (first ? "\n" : "") << line << '\n';
+            first = false;
+        }
         return exitCode;
     }
 

@@ -91,6 +91,11 @@ std::string statusJson(const HostStatus& status) {
         row->set("bytes_out", service.bytesOut);
         row->set("errors", service.errors);
         row->set("too_slow", service.tooSlow);
+        auto counters = ordered();
+        for (const auto& [name, count] : service.counters) {
+            counters->set(name, count);
+        }
+        row->set("counters", counters);
         if (service.tls) {
             auto tls = ordered();
             tls->set("handshakes", service.tlsHandshakes);
@@ -281,6 +286,13 @@ std::string metricsText(const HostStatus& status, const ProcessStats& process) {
         for (const auto& [reason, count] : service.refused) {
             out << "plughost_connections_refused_total{" << labels(service) << ",reason=\"" << label(reason)
                 << "\"} " << count << '\n';
+        }
+    }
+    family("plughost_plugin_events_total", "counter", "What the plugin counted itself, by name.");
+    for (const auto& service : status.services) {
+        for (const auto& [name, count] : service.counters) {
+            out << "plughost_plugin_events_total{" << labels(service) << ",name=\"" << label(name) << "\"} "
+                << count << '\n';
         }
     }
     family("plughost_tls_handshakes_total", "counter", "TLS handshakes that succeeded.");

@@ -17,10 +17,12 @@ struct plughost_service {
     std::string name;
     std::string plugin;
     std::size_t maxLine = 0;
+    std::size_t maxQueue = 0;
     std::int32_t framing = PLUGHOST_FRAMING_RAW;
     Poco::Logger* log = nullptr;
     // Set only while create() runs: settings exist for the factory alone.
     plughost::context::SettingsView* settings = nullptr;
+    std::shared_ptr<plughost::plugins::Counters> counters;  // where service_count adds; may be null
 };
 
 namespace plughost::plugins {
@@ -43,6 +45,7 @@ void serviceName(plughost_service* service, const char** name, std::size_t* leng
 }
 
 std::size_t serviceMaxLine(plughost_service* service) { return serviceOf(service).maxLine; }
+std::size_t serviceMaxQueue(plughost_service* service) { return serviceOf(service).maxQueue; }
 
 std::int32_t serviceSetFraming(plughost_service* service, std::int32_t framing) {
     if (serviceOf(service).settings == nullptr) {
@@ -205,6 +208,15 @@ void sessionConnection(plughost_session* session, plughost_connection* out) {
     out->size = std::min(out->size, sizeof info);
 }
 
+void serviceCount(plughost_service* service, const char* name, std::size_t length, std::int64_t delta) {
+    if (serviceOf(service).counters) {
+        try {
+            serviceOf(service).counters->add(text(name, length), delta);
+        } catch (...) {  // out of memory for a new name: the count is lost, the plugin goes on
+        }
+    }
+}
+
 const plughost_host_api kHostApi = {
     sizeof(plughost_host_api),
     serviceName,
@@ -228,13 +240,35 @@ const plughost_host_api kHostApi = {
     sessionRelease,
     sessionQueued,
     sessionConnection,
+    serviceCount,
+    serviceMaxQueue,
 };
 
 }  // namespace
 
+void Counters::add(std::string_view name, std::int64_t delta) {
+    if (delta < 0 || name.empty() || name.size() > 64 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string_view::npos) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = values_.find(name);
+    if (found != values_.end()) {
+        found->second += static_cast<std::uint64_t>(delta);
+    } else {
+        values_.emplace(std::string(name), static_cast<std::uint64_t>(delta));
+    }
+}
+
+std::map<std::string, std::uint64_t> Counters::snapshot() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {values_.begin(), values_.end()};
+}
+
 std::unique_ptr<Instance> Instance::create(std::shared_ptr<Library> library,
                                            const config::ServiceConfig& config,
-                                           std::vector<config::Problem>& problems) {
+                                           std::vector<config::Problem>& problems,
+                                           std::shared_ptr<Counters> counters) {
     const std::string path = "services." + config.name;
     std::unique_ptr<Instance> instance(new Instance());  // private constructor
     instance->library_ = std::move(library);
@@ -244,7 +278,9 @@ std::unique_ptr<Instance> Instance::create(std::shared_ptr<Library> library,
     handle.name = config.name;
     handle.plugin = config.plugin;
     handle.maxLine = config.limits.maxLine;
+    handle.maxQueue = config.limits.maxQueue;
     handle.log = &Poco::Logger::get("plughost");
+    handle.counters = std::move(counters);
 
     context::SettingsView settings(config.settings);
     handle.settings = &settings;

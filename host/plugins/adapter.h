@@ -10,7 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +46,18 @@ protected:
     ~SessionPort() = default;
 };
 
+// A service's plugin-defined counters (service_count, ABI 2.3). Any thread.
+class Counters {
+public:
+    // Ignores a name that is not 1-64 of [a-z0-9_] and a negative delta.
+    void add(std::string_view name, std::int64_t delta);
+    std::map<std::string, std::uint64_t> snapshot() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, std::uint64_t, std::less<>> values_;
+};
+
 // One service instance made by a plugin's create(). Destroying it calls the
 // plugin's destroy(); the library stays loaded while the Instance lives.
 class Instance {
@@ -52,7 +67,8 @@ public:
     // (a setting refused, a setting the plugin never read, or create() failing).
     static std::unique_ptr<Instance> create(std::shared_ptr<Library> library,
                                             const config::ServiceConfig& config,
-                                            std::vector<config::Problem>& problems);
+                                            std::vector<config::Problem>& problems,
+                                            std::shared_ptr<Counters> counters = nullptr);
     ~Instance();
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;

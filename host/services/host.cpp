@@ -249,6 +249,7 @@ HostStatus Host::status() const {
         row.bytesOut = stats.bytesOut.load();
         row.errors = stats.errors.load();
         row.tooSlow = stats.tooSlow.load();
+        row.counters = stats.plugin->snapshot();
         for (const auto& bucket : stats.sessionDurations.buckets) {
             row.sessionDurationBuckets.push_back(bucket.load(std::memory_order_relaxed));
         }

@@ -31,8 +31,9 @@ struct ServiceStatus {
     std::string state;                // "running", "disabled", "failed: <reason>"
     bool enabled = true;
     std::uint64_t current = 0, accepted = 0, bytesIn = 0, bytesOut = 0, errors = 0, tooSlow = 0;
-    std::map<std::string, std::uint64_t> refused;  // by reason
-    bool tls = false;                              // some listen address speaks TLS
+    std::map<std::string, std::uint64_t> counters;  // the plugin's own (service_count), by name
+    std::map<std::string, std::uint64_t> refused;   // by reason
+    bool tls = false;                               // some listen address speaks TLS
     std::uint64_t tlsHandshakes = 0;
     std::map<std::string, std::uint64_t> tlsFailed;   // by reason (transports::failureName)
     bool websocket = false;                           // some listen address speaks WebSocket

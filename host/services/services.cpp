@@ -37,7 +37,8 @@ std::shared_ptr<HostedService> HostedService::prepare(const config::ServiceConfi
         service->fail(why);
         return service;
     }
-    service->instance_ = plugins::Instance::create(service->library_, config, service->configProblems_);
+    service->instance_ = plugins::Instance::create(service->library_, config, service->configProblems_,
+                                                   service->stats_.plugin);
     if (!service->instance_) {
         service->fail(service->configProblems_.front().format());
         return service;

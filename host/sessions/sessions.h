@@ -61,6 +61,8 @@ struct Stats {
     std::atomic<std::uint64_t> wsUpgrades{0};
     std::atomic<std::uint64_t> wsRefused[transports::kWsRefusalCount] = {};
     std::atomic<std::uint64_t> httpRequests{0};
+    // The plugin's own counters (service_count, ABI 2.3); shared with its handle.
+    std::shared_ptr<plugins::Counters> plugin = std::make_shared<plugins::Counters>();
 };
 
 // Why a UDP datagram was dropped (the index into Stats::udpDropped).
@@ -240,9 +242,9 @@ private:
     std::string wsPath_;
     std::string wsSubprotocol_;
     std::string wsOrigin_;
-    bool wsCloseSent_ = false;    // under mutex_
-    std::mutex wsSendMutex_;      // keeps frames in the order the plugin sent them; before mutex_
-    std::string wsPartialLine_;   // under wsSendMutex_: a sent line without its newline yet
+    bool wsCloseSent_ = false;   // under mutex_
+    std::mutex wsSendMutex_;     // keeps frames in the order the plugin sent them; before mutex_
+    std::string wsPartialLine_;  // under wsSendMutex_: a sent line without its newline yet
     std::chrono::steady_clock::time_point wsLastInput_;  // I/O thread: any frame from the client
     std::chrono::steady_clock::time_point wsPingSent_;   // I/O thread
     bool wsPingOwed_ = false;                            // I/O thread: a ping is out, no answer yet

@@ -35,7 +35,19 @@ public:
         }
         common.motd = settings.getString("motd", "");
         common.history = static_cast<std::size_t>(settings.getInt("history", 0, 0, 10000));
+        common.historyBytes =
+            static_cast<std::size_t>(settings.getInt("history_bytes", 64 * 1024, 0, 64 * 1024 * 1024));
+        common.maxQueue = context.maxQueue();
         common.maxUsers = static_cast<std::size_t>(settings.getInt("max_users", 0, 0, 10'000'000));
+        common.flood = settings.getBool("flood", true);
+        common.floodBurst = static_cast<std::size_t>(settings.getInt("flood_burst", 20, 1, 10000));
+        common.floodRate = settings.getDouble("flood_rate", 5.0);
+        if (!(common.floodRate >= 0.01 && common.floodRate <= 10000)) {
+            settings.reject("flood_rate", "a rate is lines a second, from 0.01 to 10000");
+        }
+        common.floodQueue = static_cast<std::size_t>(settings.getInt("flood_queue", 100, 1, 100000));
+        common.namesMax = static_cast<std::size_t>(settings.getInt("names_max", 40, 1, 10000));
+        common.counters = context.counters();
         common.joined = chat::joinNetwork(common.network);
         if (dialect == "line") {
             webCommon_ = common;

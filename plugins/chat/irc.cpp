@@ -70,24 +70,11 @@ Irc::Irc(Common common, IrcSettings settings)
         " CHANMODES=b,k,l,imnst CHANNELLEN=50 CHANTYPES=# KICKLEN=" + std::to_string(kTopicLen) +
         " MODES=" + std::to_string(kModes) + (common_.network.empty() ? "" : " NETWORK=" + common_.network) +
         " NICKLEN=" + std::to_string(kNickLen) + " PREFIX=(ov)@+ TOPICLEN=" + std::to_string(kTopicLen);
-    timer_ = std::thread([this] {
-        std::unique_lock<std::mutex> lock(timerMutex_);
-        while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-            lock.unlock();
-            tick();
-            lock.lock();
-        }
-    });
 }
 
-Irc::~Irc() {
-    {
-        std::lock_guard<std::mutex> lock(timerMutex_);
-        stop_ = true;
-    }
-    wake_.notify_all();
-    timer_.join();
-}
+Irc::~Irc() { stopTicking(); }
+
+void Irc::excessFlood(Member& member) { closeLink(member, "Excess Flood"); }
 
 void Irc::numeric(Member& member, const char* code, const std::string& rest) {
     // Cleaned: parameters echoed back (a target, a mode letter) may be anything a client typed.
@@ -113,15 +100,13 @@ void Irc::onOpen(plughost::Session& session) {
     }
 }
 
-void Irc::onData(plughost::Session& session, std::string_view data) {
+void Irc::receive(Member& m, std::string_view data) {
     const IrcLine line = parseIrc(data);
-    std::lock_guard<std::mutex> lock(net_->mutex);
-    Member* member = find(session.id());
-    if (member == nullptr || line.command.empty()) {
+    Member* member = &m;
+    plughost::Session& session = *member->session;
+    if (line.command.empty()) {
         return;
     }
-    member->heard = std::chrono::steady_clock::now();
-    member->pinged = false;
     if (line.command == "PONG") {
         return;
     }
@@ -158,9 +143,12 @@ void Irc::onStopping() {
     each([](Member& member) { member.session->send("ERROR :Closing link: server shutting down\r\n"); });
 }
 
-void Irc::tick() {
-    std::lock_guard<std::mutex> lock(net_->mutex);
-    const auto now = std::chrono::steady_clock::now();
+// Pings, ping timeouts and registration timeouts: once a second is enough.
+void Irc::tick(std::chrono::steady_clock::time_point now) {
+    if (now - lastSweep_ < std::chrono::seconds(1)) {
+        return;
+    }
+    lastSweep_ = now;
     std::vector<std::pair<Member*, std::string>> dead;
     each([&](Member& member) {
         const auto quiet = now - member.heard;

@@ -44,7 +44,6 @@ public:
 
     plughost::Framing framing() const override { return plughost::Framing::Lines; }
     void onOpen(plughost::Session& session) override;
-    void onData(plughost::Session& session, std::string_view data) override;
     void onLineTooLong(plughost::Session& session, std::size_t max) override;
     void onClose(plughost::Session& session, plughost::CloseReason reason) override;
     void onStopping() override;
@@ -71,7 +70,9 @@ private:
     void userMode(Member& member, const Params& params);
     void kill(Member& member, const Params& params);
     void command(Member& member, const IrcLine& line);
-    void tick();
+    void receive(Member& member, std::string_view data) override;
+    void excessFlood(Member& member) override;
+    void tick(std::chrono::steady_clock::time_point now) override;
 
     // irc_channel.cpp
     void join(Member& member, const Params& params);
@@ -88,11 +89,8 @@ private:
     Room* channel(Member& member, const std::string& name);
 
     const IrcSettings irc_;
-    std::string isupport_;  // the 005 tokens, built once
-    std::mutex timerMutex_;
-    std::condition_variable wake_;
-    bool stop_ = false;
-    std::thread timer_;  // PINGs quiet clients, drops dead and unregistered ones
+    std::string isupport_;                             // the 005 tokens, built once
+    std::chrono::steady_clock::time_point lastSweep_;  // tick(): the last ping sweep (under net_->mutex)
 };
 
 bool validNick(const std::string& nick);

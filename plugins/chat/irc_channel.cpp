@@ -61,7 +61,15 @@ void Irc::names(Member& member, const Room& room) {
             list.clear();
         }
     };
+    std::size_t listed = 0;
     for (const auto& entry : room.seats) {
+        if (listed++ == common_.namesMax) {  // bounded: a JOIN into 10,000 does not cost 10,000 names
+            flush();
+            numeric(member, "366",
+                    "#" + room.name + " :End of /NAMES list (" + std::to_string(common_.namesMax) + " of " +
+                        std::to_string(room.seats.size()) + " shown)");
+            return;
+        }
         const std::string name = std::string(entry.second.op      ? "@"
                                              : entry.second.voice ? "+"
                                                                   : "") +
@@ -133,10 +141,9 @@ void Irc::join(Member& member, const Params& params) {
             numeric(member, "333", "#" + room.name + " " + room.topicBy + " " + std::to_string(room.topicAt));
         }
         names(member, room);
-        const std::size_t skip =
-            room.history.size() > member.history ? room.history.size() - member.history : 0;
-        for (std::size_t h = skip; h < room.history.size(); ++h) {
-            member.session->send(word(Dialect::Irc, room.history[h]));
+        const std::string replayed = room.replay(Dialect::Irc, member.history, replayBudget(member));
+        if (!replayed.empty()) {
+            member.session->send(replayed);
         }
     }
 }

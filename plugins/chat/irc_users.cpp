@@ -62,7 +62,7 @@ void Irc::message(Member& member, const IrcLine& line) {
             Event event{kind, member.nick, member.prefix(), room->name, text, "", ""};
             room->broadcast(event, &member);
             if (kind != Event::Kind::Notice) {
-                room->remember(std::move(event), net_->historyMax);
+                room->remember(std::move(event), net_->historyMax, net_->historyBytesMax);
             }
         } else if (Member* to = net_->byNick(target)) {
             if (to->dialect == Dialect::Irc) {

@@ -11,6 +11,19 @@ namespace {
 // Nicknames are ASCII, spelled out: no locale may widen what counts as a letter.
 constexpr char kNickChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
 
+// The most names one /who lists: a room of 10,000 does not turn 5 bytes into 100 KB.
+constexpr std::size_t kWhoMax = 200;
+
+// "2" or "0.5": a rate as a person writes it.
+std::string rate(double perSecond) {
+    std::string text = std::to_string(perSecond);
+    text.erase(text.find_last_not_of('0') + 1);
+    if (!text.empty() && text.back() == '.') {
+        text.pop_back();
+    }
+    return text;
+}
+
 class Line final : public ChatService {
 public:
     Line(plughost::ServiceContext&, Common common) : ChatService(std::move(common), Dialect::Line) {
@@ -34,20 +47,26 @@ public:
         }
     }
 
-    void onData(plughost::Session& session, std::string_view data) override {
-        const std::string text = cleanText(data);  // before the lock: others wait less
-        std::lock_guard<std::mutex> lock(net_->mutex);
-        Member* member = find(session.id());
-        if (member == nullptr) {
-            return;  // refused as full, or gone with /quit
-        }
-        if (member->nick.empty()) {
-            join(*member, trimmed(data));  // not cleaned: a control byte is a bad character, not dropped
+    ~Line() override { stopTicking(); }
+
+    void receive(Member& member, std::string_view data) override {
+        const std::string text = cleanText(data);
+        if (member.nick.empty()) {
+            join(member, trimmed(data));  // not cleaned: a control byte is a bad character, not dropped
         } else if (!text.empty() && text.front() == '/') {
-            command(*member, text);
+            command(member, text);
         } else if (!text.empty()) {
-            say(*member, Event::Kind::Say, text);
+            say(member, Event::Kind::Say, text);
         }
+    }
+
+    void excessFlood(Member& member) override {
+        plughost::Session& session = *member.session;
+        session.send("! disconnected: Excess Flood (more than " + std::to_string(common_.floodQueue) +
+                     " lines waiting; at most " + std::to_string(common_.floodBurst) + " at once, then " +
+                     rate(common_.floodRate) + " a second)\n");
+        drop(session.id(), "Excess Flood");
+        session.close();
     }
 
     void onLineTooLong(plughost::Session& session, std::size_t max) override {
@@ -79,18 +98,30 @@ private:
         }
         Event event{kind, member.nick, member.prefix(), room->name, text, "", ""};
         room->broadcast(event, &member);
-        room->remember(std::move(event), net_->historyMax);
+        room->remember(std::move(event), net_->historyMax, net_->historyBytesMax);
     }
 
-    // "a, b, c": who is in the room, in name order.
-    static std::string names(const Room* room, const Member* except) {
+    // "a, b, c": who is in the room, in name order (seed guests last); past `max`
+    // names, "... and N more". O(max), not O(members): no copy of the room.
+    static std::string names(const Room* room, std::size_t max) {
         std::string list;
-        if (room != nullptr) {
-            for (const Member* each : room->members()) {
-                if (each != except) {
-                    list += (list.empty() ? "" : ", ") + each->nick;
-                }
-            }
+        std::size_t listed = 0;
+        if (room == nullptr) {
+            return list;
+        }
+        const auto add = [&](const Member& each) {
+            list += (list.empty() ? "" : ", ") + each.nick;
+            return ++listed < max;
+        };
+        bool more = true;
+        for (auto seat = room->seats.begin(); more && seat != room->seats.end(); ++seat) {
+            more = add(*seat->second.member);
+        }
+        for (auto guest = room->guests.begin(); more && guest != room->guests.end(); ++guest) {
+            more = add(*guest->second);
+        }
+        if (room->size() > listed) {
+            list += " ... and " + std::to_string(room->size() - listed) + " more";
         }
         return list;
     }
@@ -124,13 +155,8 @@ private:
         member.room.clear();
     }
 
-    std::string replay(const Room& room, std::size_t count) const {
-        std::string lines;
-        const std::size_t skip = room.history.size() > count ? room.history.size() - count : 0;
-        for (std::size_t i = skip; i < room.history.size(); ++i) {
-            lines += word(Dialect::Line, room.history[i]);
-        }
-        return lines;
+    std::string replay(const Room& room, const Member& member) const {
+        return room.replay(Dialect::Line, member.history, replayBudget(member));
     }
 
     void join(Member& member, const std::string& nick) {
@@ -139,14 +165,14 @@ private:
             return;
         }
         const Room* before = net_->find(common_.room);
-        const std::string others = names(before, nullptr);  // before the newcomer is listed
+        const std::string others = names(before, common_.namesMax);  // before the newcomer is listed
         net_->rename(member, nick);
         member.user = nick;
         std::string welcome =
             "* Welcome, " + nick + "! " + (others.empty() ? "Nobody else is here" : "Here: " + others);
         welcome += ". Type /help for commands.\n";
         if (before != nullptr) {
-            welcome += replay(*before, member.history);
+            welcome += replay(*before, member);
         }
         member.session->send(welcome);
         enter(member, common_.room);
@@ -170,12 +196,12 @@ private:
             return;
         }
         leaveRoom(member, "joined " + name);
-        const std::string others = names(net_->find(name), nullptr);
+        const std::string others = names(net_->find(name), common_.namesMax);
         Room& room = enter(member, name);
         member.session->send("* Now in room " + room.name + ". " +
                              (others.empty() ? "Nobody else is here" : "Here: " + others) + ".\n" +
                              (room.topic.empty() ? "" : "* Topic: " + room.topic + "\n") +
-                             replay(room, member.history));
+                             replay(room, member));
     }
 
     void command(Member& member, const std::string& line);
@@ -191,7 +217,7 @@ void Line::command(Member& member, const std::string& line) {
     if (name == "/who") {
         const Room* room = here(member);
         session.send("* " + std::to_string(room == nullptr ? 0 : room->size()) +
-                     " here: " + names(room, nullptr) + "\n");
+                     " here: " + names(room, kWhoMax) + "\n");
     } else if (name == "/nick") {
         const std::string problem = rest.empty() ? "usage: /nick NEWNAME" : unusable(rest, member);
         if (problem.empty()) {

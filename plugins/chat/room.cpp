@@ -143,14 +143,39 @@ void Room::broadcast(const Event& event, const Member* except) const {
     }
 }
 
-void Room::remember(Event event, std::size_t max) {
-    if (max == 0) {
+namespace {
+std::size_t weight(const Event& e) { return e.from.size() + e.prefix.size() + e.text.size() + e.raw.size(); }
+}  // namespace
+
+void Room::remember(Event event, std::size_t max, std::size_t maxBytes) {
+    if (max == 0 || weight(event) > maxBytes) {
         return;
     }
+    historyBytes += weight(event);
     history.push_back(std::move(event));
-    while (history.size() > max) {
+    while (history.size() > max || historyBytes > maxBytes) {
+        historyBytes -= weight(history.front());
         history.pop_front();
     }
+}
+
+std::string Room::replay(Dialect dialect, std::size_t count, std::size_t budget) const {
+    std::vector<std::string> words;
+    std::size_t total = 0;
+    for (auto at = history.rbegin(); at != history.rend() && words.size() < count; ++at) {
+        std::string bytes = word(dialect, *at);
+        if (total + bytes.size() > budget) {
+            break;
+        }
+        total += bytes.size();
+        words.push_back(std::move(bytes));
+    }
+    std::string out;
+    out.reserve(total);
+    for (auto at = words.rbegin(); at != words.rend(); ++at) {
+        out += *at;
+    }
+    return out;
 }
 
 std::vector<const Member*> Room::members() const {

@@ -49,6 +49,9 @@ struct Member {
     std::set<std::string> rooms;  // folded names of every room it sits in
     std::size_t history = 0;      // how many lines of history its service replays
     bool gone = false;            // removed from the network (killed): its lines are ignored
+    double tokens = 0;            // flood control: lines it may send now
+    std::chrono::steady_clock::time_point refilled;
+    std::deque<std::string> delayed;  // lines past its rate, in order
     // irc only
     bool registered = false;
     bool passOk = false;
@@ -71,7 +74,11 @@ public:
     explicit Room(std::string spelled) : name(std::move(spelled)) {}
     // Sends `event` to everyone seated but `except`, each dialect's words built once.
     void broadcast(const Event& event, const Member* except) const;
-    void remember(Event event, std::size_t max);
+    // Keeps `event` in the history: at most `max` events and `maxBytes` bytes of text.
+    void remember(Event event, std::size_t max, std::size_t maxBytes);
+    // The last `count` events of the history as `dialect` words, the newest
+    // ones that fit in `budget` bytes, oldest first.
+    std::string replay(Dialect dialect, std::size_t count, std::size_t budget) const;
     std::vector<const Member*> members() const;  // nicknamed first, in name order
     std::size_t size() const { return seats.size() + guests.size(); }
 
@@ -91,6 +98,7 @@ public:
     std::size_t limit = 0;          // +l
     std::vector<std::string> bans;  // +b masks
     std::deque<Event> history;
+    std::size_t historyBytes = 0;  // what history's events weigh (text, names, raw bytes)
 };
 
 // The bytes a member of `dialect` receives for `event` ("" for nothing).
@@ -102,6 +110,7 @@ struct Network {
     std::map<std::string, Member*> nicks;                // folded nickname -> member, every dialect but seed
     std::map<std::string, std::unique_ptr<Room>> rooms;  // folded name -> room, while someone is in it
     std::size_t historyMax = 0;
+    std::size_t historyBytesMax = 0;  // the largest history_bytes of its services
     std::int64_t created = 0;
 
     Room& room(const std::string& name);  // found or made

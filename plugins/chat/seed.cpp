@@ -23,12 +23,17 @@ public:
         }
     }
 
-    void onData(plughost::Session& session, std::string_view data) override {
-        std::lock_guard<std::mutex> lock(net_->mutex);
-        Member* member = find(session.id());
-        if (member == nullptr) {
-            return;
-        }
+    ~Seed() override { stopTicking(); }
+
+    void excessFlood(Member& member) override {
+        plughost::Session& session = *member.session;
+        session.send("! disconnected: Excess Flood\n");
+        drop(session.id(), "Excess Flood");
+        session.close();
+    }
+
+    void receive(Member& m, std::string_view data) override {
+        Member* member = &m;
         Room* room = member->room.empty() ? nullptr : net_->find(member->room);
         if (room != nullptr) {
             room->broadcast(said(*member, data), nullptr);  // to the sender too, as the tutorial server does

@@ -269,6 +269,8 @@ inline const plughost_host_api* hostApi() {
         [](plughost_session* s) { session(s).release(); },
         [](plughost_session*) -> std::size_t { return 0; },
         [](plughost_session*, plughost_connection* out) { out->transport = PLUGHOST_TRANSPORT_TCP; },
+        [](plughost_service*, const char*, std::size_t, std::int64_t) {},  // counters: not kept here
+        [](plughost_service*) -> std::size_t { return 1024 * 1024; },      // max_queue: the host's default
     };
     return &api;
 }

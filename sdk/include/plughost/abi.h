@@ -41,7 +41,9 @@
  *   2.1  + plughost_plugin_api.on_stopping, plughost_host_api.session_queued
  *   2.2  + plughost_host_api.session_connection (transport, TLS version, cipher,
  *          verified client certificate, server name)
- *   2.3  + plughost_connection.websocket, websocket_path, websocket_subprotocol,
+ *   2.3  + plughost_host_api.service_count (a plugin's own counters in status
+ *          and metrics), plughost_host_api.service_max_queue;
+ *          plughost_connection.websocket, websocket_path, websocket_subprotocol,
  *          origin (a session that arrived as a WebSocket upgrade)
  * (Major 1 was the C++-only descriptor of plughost 0.1, which the host
  * recognises and refuses with a request to rebuild.) */
@@ -182,6 +184,18 @@ typedef struct plughost_host_api {
      * sets out->size = sizeof(plughost_connection) first; the host fills the
      * fields that both know of and leaves the rest as they were. */
     void (*session_connection)(plughost_session* session, plughost_connection* out);
+
+    /* --- 2.3 -------------------------------------------------------------- */
+
+    /* Adds `delta` to the service's counter `name` (created at 0 on first use),
+     * shown by `plughostctl status` (--json: "counters") and in the metrics as
+     * plughost_plugin_events_total{service,plugin,name}. Names are 1-64 of
+     * [a-z0-9_]; others are ignored. Counters only grow: a negative delta is
+     * ignored. Any thread, until destroy() returns; cheap (one short lock). */
+    void (*service_count)(plughost_service* service, const char* name, size_t length, int64_t delta);
+    /* The service's max_queue: bytes a session may have queued (session_queued)
+     * before it is closed as too slow. Any thread. */
+    size_t (*service_max_queue)(plughost_service* service);
 } plughost_host_api;
 
 /* How a client reached a service. */

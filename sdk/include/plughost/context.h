@@ -4,6 +4,7 @@
 
 #include <plughost/abi.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -159,6 +160,26 @@ private:
 
 // Handed to the plugin's factory. It outlives the service it creates, so a
 // service may keep a reference to it (and to its logger) for its whole life.
+// The service's own counters (ABI 2.3), shown in status and metrics. Copyable,
+// valid until the service is destroyed, safe from any thread. On a host older
+// than 2.3 add() does nothing.
+class Counters {
+public:
+    Counters() = default;
+    Counters(const plughost_host_api* host, plughost_service* service) : host_(host), service_(service) {}
+    // `name`: 1-64 of [a-z0-9_], e.g. "flood_delayed".
+    void add(std::string_view name, std::int64_t delta = 1) const {
+        if (host_ != nullptr && host_->size > offsetof(plughost_host_api, service_count) &&
+            host_->service_count != nullptr) {
+            host_->service_count(service_, name.data(), name.size(), delta);
+        }
+    }
+
+private:
+    const plughost_host_api* host_ = nullptr;
+    plughost_service* service_ = nullptr;
+};
+
 class ServiceContext {
 public:
     ServiceContext(const plughost_host_api* host, plughost_service* service)
@@ -176,8 +197,17 @@ public:
     // Valid only while the factory runs.
     const Settings& settings() const { return settings_; }
     Logger& logger() { return logger_; }
+    // Counters of the plugin's own, for status and metrics (ABI 2.3).
+    Counters counters() const { return Counters(host_, service_); }
     // The longest line the host hands to a Framing::Lines service (max_line).
     std::size_t maxLine() const { return host_->service_max_line(service_); }
+    // The service's max_queue (ABI 2.3; 0 from an older host, which does not say).
+    std::size_t maxQueue() const {
+        return host_->size > offsetof(plughost_host_api, service_max_queue) &&
+                       host_->service_max_queue != nullptr
+                   ? host_->service_max_queue(service_)
+                   : 0;
+    }
 
     // The C side, for code that talks to abi.h directly.
     const plughost_host_api* host() const { return host_; }
