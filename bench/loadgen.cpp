@@ -2,8 +2,9 @@
 //
 //   echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC]
 //           [--threads T] [--round-trips N] [--server-pid PID]
-//   chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect line|seed|ncat
-//           [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]
+//   chat    [--host H] --port P --members N --senders K --rate R [--duration SEC]
+//           --dialect line|seed|ncat|irc [--stalled 1] [--burst 1] [--threads T] [--grace SEC]
+//           [--join-timeout SEC] [--sources N]
 //   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]
 //   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
 //   handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]
@@ -178,11 +179,23 @@ Endpoint endpointFrom(const Options& options) {
     return loopbackEndpoint(options.text("host", "127.0.0.1"), options.integer("port", 0, 0, 65535));
 }
 
-// Starts a non-blocking connect; -1 (errno set) if it failed at once.
-int startConnect(const Endpoint& endpoint, int receiveBuffer) {
+// Starts a non-blocking connect (from the loopback source address 127.0.0.N when `source` is N > 0,
+// for more connections than one address's ephemeral ports give); -1 (errno set) if it failed at once.
+int startConnect(const Endpoint& endpoint, int receiveBuffer, unsigned source = 0) {
     const int fd = ::socket(endpoint.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
+    }
+    if (source > 0 && endpoint.family == AF_INET) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_addr.s_addr = htonl((127u << 24) | source);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) {
+            const int saved = errno;
+            ::close(fd);
+            errno = saved;
+            return -1;
+        }
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -811,7 +824,10 @@ int runEcho(const Options& options) {
 
 // ---- chat --------------------------------------------------------------------------------------
 
-enum class Dialect { Line, Seed, Ncat };
+enum class Dialect { Line, Seed, Ncat, Irc };
+
+// The IRC channel every member joins (--dialect irc).
+constexpr const char* kIrcChannel = "#bench";
 
 struct Member {
     int fd = -1;
@@ -819,6 +835,7 @@ struct Member {
     std::string nick;
     bool stalled = false;
     bool nickSent = false;
+    bool registered = false;  // irc: 001 seen, JOIN sent
     bool joined = false;
     bool probed = false;  // has seen a probe: the server relays to it
     bool connecting = false;
@@ -846,7 +863,8 @@ struct ChatRun {
     std::size_t senders = 0;
     std::size_t perSender = 0;  // messages each sender sends
     u64 receiversPerMessage = 0;
-    bool burst = false;  // every sender on the same tick instead of spread over the interval
+    bool burst = false;       // every sender on the same tick instead of spread over the interval
+    std::size_t sources = 0;  // --sources N: members connect from 127.0.0.1 .. 127.0.0.N in turn
     u64 startNs = 0, intervalNs = 0, graceUntilNs = 0;
     std::atomic<u64> sent{0};
     std::atomic<u64> received{0};
@@ -924,6 +942,9 @@ void scanLine(Member& member, std::string_view line, const ChatRun& run, ChatSta
 }
 
 std::string messageText(const ChatRun& run, const Member& sender, const char* marker) {
+    if (run.dialect == Dialect::Irc) {
+        return std::string("PRIVMSG ") + kIrcChannel + " :" + marker + "\r\n";
+    }
     std::string text = run.dialect == Dialect::Seed ? sender.nick + ": " : "";
     return text + marker + "\n";  // seed has no framing: the newline is ours, for our parser
 }
@@ -981,11 +1002,71 @@ bool containsNoCase(std::string_view text, std::string_view word) {
            }) != text.end();
 }
 
+// The IRC command of a line (after an optional ":prefix "), and the text after it.
+std::string_view ircCommand(std::string_view line, std::string_view& rest) {
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    if (startsWith(line, ":")) {
+        const std::size_t space = line.find(' ');
+        line = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    }
+    const std::size_t space = line.find(' ');
+    rest = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    return line.substr(0, space);
+}
+
+// irc: answers a server's PING (true if the line was one).
+bool answerPing(Member& member, std::string_view line) {
+    std::string_view rest;
+    if (ircCommand(line, rest) != "PING") {
+        return false;
+    }
+    member.out += "PONG " + std::string(rest) + "\r\n";
+    return true;
+}
+
+// irc: NICK and USER at once, PONG to every PING, JOIN after 001; seated at our own JOIN echo (the
+// server has added us to the channel). An ERROR line or a numeric that refuses the nickname, the
+// registration or the JOIN is the error text.
+std::string advanceIrcHandshake(Member& member) {
+    if (!member.nickSent) {
+        member.out += "NICK " + member.nick + "\r\nUSER " + member.nick + " 0 * :bench\r\n";
+        member.nickSent = true;
+    }
+    std::size_t start = 0;
+    for (std::size_t end; !member.joined && (end = member.in.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+        const std::string_view line(member.in.data() + start, end - start);
+        std::string_view rest;
+        const std::string_view command = ircCommand(line, rest);
+        if (answerPing(member, line)) {
+            continue;
+        }
+        if (command == "ERROR" || command == "432" || command == "433" || command == "436" ||
+            command == "451" || command == "461" || command == "465" || command == "471" ||
+            command == "473" || command == "474" || command == "475" || command == "405") {
+            return std::string(line.substr(0, 200));
+        }
+        if (command == "001" && !member.registered) {
+            member.registered = true;
+            member.out += std::string("JOIN ") + kIrcChannel + "\r\n";
+        } else if (command == "JOIN" && member.registered && startsWith(line, ":" + member.nick + "!")) {
+            member.joined = true;
+        }
+    }
+    member.in.erase(0, start);
+    return "";
+}
+
 // The nickname handshake of each dialect. Returns an error text if the server refused us.
 std::string advanceHandshake(Member& member, Dialect dialect) {
     if (dialect == Dialect::Ncat) {
         member.joined = true;  // no handshake: ncat relays to a client from its first byte
         return "";
+    }
+    if (dialect == Dialect::Irc) {
+        return advanceIrcHandshake(member);
     }
     if (dialect == Dialect::Seed) {
         // The server sends exactly "NICK"; we answer raw; "Connected to server!" confirms.
@@ -1101,6 +1182,7 @@ void chatWorker(std::vector<Member*> members, ChatRun& run, ChatStats& stats) {
             }
             const bool open = receive(m, 4);
             const u64 before = stats.received;
+            bool pongs = false;
             std::size_t start = 0;
             for (std::size_t end; (end = m.in.find('\n', start)) != std::string::npos; start = end + 1) {
                 const std::string_view line(m.in.data() + start, end - start);
@@ -1109,10 +1191,27 @@ void chatWorker(std::vector<Member*> members, ChatRun& run, ChatStats& stats) {
                         stats.firstServerError = std::string(line);
                     }
                 }
+                if (run.dialect == Dialect::Irc) {
+                    std::string_view rest;
+                    const std::string_view command = ircCommand(line, rest);
+                    if (answerPing(m, line)) {
+                        pongs = true;
+                    } else if (command == "ERROR" ||
+                               (command.size() == 3 && command[0] >= '4' && command[0] <= '5')) {
+                        // An error numeric (flood, 404 cannot send, ...) or the server's ERROR.
+                        if (stats.serverErrors++ == 0) {
+                            stats.firstServerError = std::string(line.substr(0, 200));
+                        }
+                    }
+                }
                 scanLine(m, line, run, stats);
             }
             m.in.erase(0, start);
             got += stats.received - before;
+            if (pongs && !flush(m, epoll)) {
+                drop(m);
+                continue;
+            }
             if (!open) {
                 drop(m);
             }
@@ -1156,7 +1255,8 @@ bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun
             Member& m = room[next++];
             // The stalled member gets a small receive window, as a client on a slow link has: its
             // backlog builds up in the server, not in our kernel.
-            m.fd = startConnect(endpoint, m.stalled ? 2048 : 0);
+            m.fd = startConnect(endpoint, m.stalled ? 2048 : 0,
+                                run.sources > 0 ? static_cast<unsigned>(1 + m.index % run.sources) : 0);
             if (m.fd < 0) {
                 error = std::string("connect: ") + std::strerror(errno);
                 break;
@@ -1215,6 +1315,12 @@ bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun
                 event.events = EPOLLIN;
                 event.data.ptr = &m;
                 ::epoll_ctl(epoll, EPOLL_CTL_MOD, m.fd, &event);
+                if (run.dialect == Dialect::Irc) {  // the client speaks first: NICK and USER
+                    error = advanceHandshake(m, run.dialect);
+                    if (!flush(m, -1)) {
+                        error = "member " + m.nick + " could not send NICK and USER";
+                    }
+                }
                 continue;
             }
             if (!(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
@@ -1234,6 +1340,15 @@ bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun
                 error = advanceHandshake(m, run.dialect);
                 if (!flush(m, -1)) {
                     error = "member " + m.nick + " could not send its nickname";
+                }
+            }
+            if (m.joined && run.dialect == Dialect::Irc && m.in.find("PING") != std::string::npos) {
+                std::size_t start = 0;
+                for (std::size_t end; (end = m.in.find('\n', start)) != std::string::npos; start = end + 1) {
+                    answerPing(m, std::string_view(m.in.data() + start, end - start));
+                }
+                if (!flush(m, -1)) {
+                    error = "member " + m.nick + " could not answer a PING";
                 }
             }
             if (m.joined) {
@@ -1265,14 +1380,20 @@ int runChat(const Options& options) {
     }
     ChatRun run;
     run.burst = options.integer("burst", 0, 0, 1) == 1;
+    run.sources = static_cast<std::size_t>(options.integer("sources", 0, 0, 254));
+    if (run.sources > 0 && endpoint.family != AF_INET) {
+        throw UsageError("--sources needs an IPv4 --host");
+    }
     if (dialectName == "line") {
         run.dialect = Dialect::Line;
     } else if (dialectName == "seed") {
         run.dialect = Dialect::Seed;
     } else if (dialectName == "ncat") {
         run.dialect = Dialect::Ncat;
+    } else if (dialectName == "irc") {
+        run.dialect = Dialect::Irc;
     } else {
-        throw UsageError("--dialect must be line, seed or ncat");
+        throw UsageError("--dialect must be line, seed, ncat or irc");
     }
     run.id = static_cast<std::uint32_t>((nowNs() ^ (static_cast<u64>(::getpid()) << 20)) & 0xffffffu);
     run.senders = senderCount;
@@ -1284,8 +1405,14 @@ int runChat(const Options& options) {
         std::printf("chat: the descriptor limit allows fewer than %zu connections\n", total);
     }
 
+    // IRC servers allow 9 characters (RFC 1459; ngircd's default MaxNickLength): b, 3 hex digits of the
+    // run, 5 digits of the member.
     char nickPrefix[16];
-    std::snprintf(nickPrefix, sizeof nickPrefix, "b%06x-", run.id);
+    if (run.dialect == Dialect::Irc) {
+        std::snprintf(nickPrefix, sizeof nickPrefix, "b%03x", run.id & 0xfffu);
+    } else {
+        std::snprintf(nickPrefix, sizeof nickPrefix, "b%06x-", run.id);
+    }
     std::vector<Member> room(total);
     for (std::size_t i = 0; i < total; ++i) {
         Member& m = room[i];
@@ -2168,8 +2295,8 @@ const char* kUsage =
     "  echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] "
     "[--threads T] [--round-trips N] [--server-pid PID[,PID]] [--tls 1]\n"
     "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
-    "line|seed|ncat\n"
-    "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC]\n"
+    "line|seed|ncat|irc\n"
+    "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC] [--sources N]\n"
     "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]\n"
     "          [--tls 1] [--extra-pid PID]\n"
     "  handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]\n"
@@ -2194,7 +2321,7 @@ int main(int argc, char** argv) {
         if (mode == "chat") {
             return runChat(Options(argc, argv,
                                    {"host", "port", "members", "senders", "rate", "duration", "dialect",
-                                    "stalled", "burst", "threads", "grace", "join-timeout"}));
+                                    "stalled", "burst", "threads", "grace", "join-timeout", "sources"}));
         }
         if (mode == "hold") {
             return runHold(Options(argc, argv,

@@ -83,10 +83,11 @@ log_level: warning
 services:
   chat: {plugin: chat, listen: "127.0.0.1:0", max_queue: 16KiB}
   seed: {plugin: chat, listen: "127.0.0.1:0", settings: {dialect: seed}}
+  irc: {plugin: chat, listen: "127.0.0.1:0", settings: {dialect: irc}}
 YAML
     if [ "$mode" = startup ]; then
         run startup --exec "$plughostd" --config "$work/host.yaml" --timeout 10
-        expect accepting 2
+        expect accepting 3
         exit 0
     fi
     "$plughostd" --config "$work/host.yaml" --ready-file "$work/ready" 2> "$work/host.log" & host_pid=$!; pids+=("$host_pid")
@@ -99,6 +100,12 @@ YAML
     expect expected 100
     expect errors 0
     run chat --port "$(port chat)" --dialect line --members 4 --senders 1 --rate 20 --duration 0.3 --stalled 1 --grace 2
+    expect errors 0
+    # IRC: registration, JOIN, PRIVMSG to the channel; members from two loopback source addresses.
+    run chat --port "$(port irc)" --dialect irc --members 6 --senders 2 --rate 5 --duration 0.4 --sources 2 --grace 2
+    expect joined 6
+    expect expected 20
+    expect lost 0
     expect errors 0
     ;;
 tls)
