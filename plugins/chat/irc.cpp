@@ -356,7 +356,9 @@ std::unique_ptr<plughost::Service> makeIrc(plughost::ServiceContext& context, Co
 }
 
 std::unique_ptr<plughost::Service> makeIrc(Common common, IrcSettings settings) {
-    return std::make_unique<Irc>(std::move(common), std::move(settings));
+    auto made = std::make_unique<Irc>(std::move(common), std::move(settings));
+    made->startTicking();
+    return made;
 }
 
 IrcSettings readIrcSettings(plughost::ServiceContext& context) {

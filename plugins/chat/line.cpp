@@ -284,7 +284,9 @@ void Line::command(Member& member, const std::string& line) {
 }  // namespace
 
 std::unique_ptr<plughost::Service> makeLine(plughost::ServiceContext& context, Common common) {
-    return std::make_unique<Line>(context, std::move(common));
+    auto made = std::make_unique<Line>(context, std::move(common));
+    made->startTicking();
+    return made;
 }
 
 }  // namespace chat

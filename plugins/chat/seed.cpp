@@ -74,7 +74,9 @@ private:
 }  // namespace
 
 std::unique_ptr<plughost::Service> makeSeed(plughost::ServiceContext& context, Common common) {
-    return std::make_unique<Seed>(context, std::move(common));
+    auto made = std::make_unique<Seed>(context, std::move(common));
+    made->startTicking();
+    return made;
 }
 
 }  // namespace chat

@@ -13,6 +13,11 @@ ChatService::ChatService(Common common, Dialect dialect)
     std::lock_guard<std::mutex> lock(net_->mutex);
     net_->historyMax = std::max(net_->historyMax, common_.history);
     net_->historyBytesMax = std::max(net_->historyBytesMax, common_.historyBytes);
+}
+
+// Not in the constructor: the ticker's thread calls the virtual tick() (the dialect must be complete), and
+// it runs its jobs under its own mutex, which must never be taken under net_->mutex (the jobs take it).
+void ChatService::startTicking() {
     ticking_ = true;
     Ticker::get().add(this, [this] {
         const auto now = std::chrono::steady_clock::now();

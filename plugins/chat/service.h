@@ -50,6 +50,12 @@ protected:
     virtual void excessFlood(Member& member) = 0;
     // Every Ticker period, under net_->mutex (after delayed lines were released).
     virtual void tick(std::chrono::steady_clock::time_point) {}
+
+public:
+    // Has the ticker call release() and tick(); once the dialect is constructed (its factory does it).
+    void startTicking();
+
+protected:
     // Stops the ticker calling tick(); the first thing a dialect's destructor does.
     void stopTicking();
     // Bytes of history a replay to `member` may queue now: half of max_queue
