@@ -10,7 +10,8 @@ PACKAGES = cmake g++ make libpoco-dev libyaml-cpp-dev libgtest-dev scdoc libssl-
 # systemd-analyze verify and systemd-tmpfiles (systemd; man-db: the units' man: links), and run
 # its maintainer scripts with dpkg --root (adduser).
 TEST_PACKAGES = clang clang-format libc++-dev libc++abi-dev binutils git man-db bash-completion \
-	prometheus dpkg-dev lintian systemd adduser ii sic python3-websockets
+	prometheus dpkg-dev lintian systemd adduser ii sic python3-websockets \
+	chromium chromium-driver python3-selenium fonts-dejavu-core
 
 .PHONY: deps build run test clean
 

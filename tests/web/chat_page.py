@@ -43,7 +43,7 @@ def ok(what):
     print("ok: " + what, flush=True)
 
 
-def browser(width=1280, height=800):
+def browser(width=1280, height=800, mobile=False):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -53,6 +53,9 @@ def browser(width=1280, height=800):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     drivers.append(driver)
+    # Headless Chromium keeps a window at least 500 px wide: a phone's viewport is emulated instead.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
     # window.alert must never run: a page that executed network text would set this.
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                            {"source": "window.__alerts = 0; window.alert = () => { window.__alerts++; };"})
@@ -85,6 +88,7 @@ def log_in(driver, nick):
 
 def type_line(driver, text):
     box = driver.find_element(By.ID, "message-input")
+    box.clear()  # a refused line stays in the box for the user to edit; these tests type afresh
     box.send_keys(text + Keys.ENTER)
 
 
@@ -155,11 +159,15 @@ def main():
             tab.click()
     until(alice, "the private tab shows bob's message", lambda d: "just between us" in pane_text(d))
     alice.find_elements(By.CSS_SELECTOR, "[role=tab]")[0].click()
+    until(alice, "back in the room", lambda d: "hello from nc" in pane_text(d))
     ok("a private message is shown apart, in its own tab")
+    alice.save_screenshot(os.path.join(ARTIFACTS, "chat-desktop.png"))
 
     type_line(alice, "x" * 600)
     until(alice, "a line too long is told", lambda d: "too long" in d.find_element(By.ID, "composer-error").text)
-    ok("a line too long is refused with a clear message, before it is sent")
+    if alice.find_element(By.ID, "message-input").get_attribute("value") != "x" * 600:
+        fail("the refused line was not kept in the box for editing")
+    ok("a line too long is refused with a clear message, before it is sent, and kept for editing")
 
     third = browser()
     log_in(third, "alice")
@@ -169,7 +177,6 @@ def main():
     third.quit()
     drivers.remove(third)
 
-    alice.save_screenshot(os.path.join(ARTIFACTS, "chat-desktop.png"))
     before = pane_text(alice)
     subprocess.run(RELOAD, shell=True, check=True)
     until(alice, "the page says it was disconnected", lambda d: "Disconnected" in pane_text(d))
@@ -183,9 +190,11 @@ def main():
     until(bob, "bob sees the line sent after the reload", lambda d: "back after the reload" in pane_text(d))
     ok("a reload of the service reconnects the page, keeping what was on screen")
 
-    phone = browser(390, 844)
+    phone = browser(390, 844, mobile=True)
     log_in(phone, "dana")
     until(phone, "dana gets in on a phone-sized screen", lambda d: "You are in" in pane_text(d))
+    if phone.execute_script("return window.innerWidth") != 390:
+        fail("the phone-sized viewport is %s px wide, not 390" % phone.execute_script("return window.innerWidth"))
     overflow = phone.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 0:
         fail("the phone-sized page overflows sideways by %d px" % overflow)

@@ -461,7 +461,7 @@
       case '471': case '473': case '474': case '475': case '405': case '403':
         fail(`Cannot join ${p[1]}: ${joinProblems[m.command]}.`);
         return;
-      case '372': case '375': case '376': case '422':
+      case '372':
       case '301': case '305': case '306':
       case '311': case '312': case '317': case '319': case '330': case '352': case '322':
         inform(p.slice(1).join(' '));
@@ -469,6 +469,7 @@
       case '002': case '003': case '004': case '005': case '251': case '252': case '253':
       case '254': case '255': case '265': case '266': case '315': case '318': case '321': case '323':
       case '324': case '329': case '333': case 'CAP':
+      case '375': case '376': case '422':  // the MOTD's frame, and "no MOTD": only its lines are news
         return;
       default:
         if (/^[45]\d\d$/.test(m.command)) fail(last);
