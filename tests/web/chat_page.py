@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The chat page in a real browser: headless Chromium from Debian, driven by python3-selenium with
 chromium-driver. Two browser users and one TCP (`line` dialect) user chat in one room of one service;
-a private message is shown apart; text from the network stays text; a taken nickname and a line too
+a private message is shown apart; text from the network stays text; a taken nickname, a full room and a line too
 long are told; the page reconnects after the host reloads the service, keeping what is on screen;
 and on a phone-sized screen nothing overflows sideways.
 
@@ -174,8 +174,33 @@ def main():
     until(third, "a taken nickname is told",
           lambda d: "taken" in d.find_element(By.ID, "login-error").text)
     ok("a taken nickname is told on the login form")
-    third.quit()
-    drivers.remove(third)
+
+    # A room full: erin makes #full and limits it to one member (she is its operator as its first
+    # joiner); the refused browser user is told so in words, and stays where they were.
+    erin = browser()
+    log_in(erin, "erin")
+    until(erin, "erin gets in", lambda d: "You are in" in pane_text(d))
+    type_line(erin, "/join #full")
+    until(erin, "erin is in #full", lambda d: "You are in #full" in pane_text(d))
+    type_line(erin, "/quote MODE #full +l 1")
+    until(erin, "the limit is set", lambda d: "+l 1" in pane_text(d))
+    field = third.find_element(By.ID, "nick-input")
+    field.clear()
+    field.send_keys("frank" + Keys.ENTER)
+    until(third, "frank gets in", lambda d: "You are in" in pane_text(d))
+    type_line(third, "/join #full")
+    until(third, "a full room is told", lambda d: "Cannot join #full: the room is full" in pane_text(d))
+    ok("a full room is told in words")
+
+    # The keyboard: Alt+Right and Alt+Left move between tabs; Enter in the box sends (used throughout).
+    tabs = lambda d: [t.get_attribute("aria-selected") for t in d.find_elements(By.CSS_SELECTOR, "[role=tab]")]
+    before_tabs = tabs(erin)
+    erin.find_element(By.ID, "message-input").send_keys(Keys.ALT, Keys.ARROW_LEFT)
+    until(erin, "Alt+Left selects the other tab", lambda d: tabs(d) != before_tabs)
+    ok("the keyboard switches tabs")
+    for each in (third, erin):
+        each.quit()
+        drivers.remove(each)
 
     before = pane_text(alice)
     subprocess.run(RELOAD, shell=True, check=True)

@@ -56,8 +56,9 @@ TEST(ChatPage, TwoBrowsersAndANcUserChatAndThePageSurvivesAReload) {
     for (const char* check :
          {"ok: two browser users and a TCP user are in one room", "ok: messages go both ways",
           "ok: HTML from the network is shown as text", "ok: a private message is shown apart",
-          "ok: a line too long is refused", "ok: a taken nickname is told",
-          "ok: a reload of the service reconnects the page", "ok: a phone-sized screen"}) {
+          "ok: a line too long is refused", "ok: a taken nickname is told", "ok: a full room is told",
+          "ok: the keyboard switches tabs", "ok: a reload of the service reconnects the page",
+          "ok: a phone-sized screen"}) {
         EXPECT_NE(out.find(check), std::string::npos) << check << "\n" << out;
     }
     EXPECT_TRUE(std::ifstream(std::string(PLUGHOST_WEB_ARTIFACTS) + "/chat-desktop.png").good());
