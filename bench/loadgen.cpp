@@ -1,10 +1,10 @@
 // plughost-loadgen: the project's load generator (epoll, non-blocking sockets, TCP_NODELAY).
 //
 //   echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC]
-//           [--threads T] [--round-trips N] [--server-pid PID]
+//           [--threads T] [--round-trips N] [--server-pid PID] [--websocket PATH]
 //   chat    [--host H] --port P --members N --senders K --rate R [--duration SEC]
 //           --dialect line|seed|ncat|irc [--stalled 1] [--burst 1] [--threads T] [--grace SEC]
-//           [--join-timeout SEC] [--sources N]
+//           [--join-timeout SEC] [--sources N] [--websocket PATH]
 //   hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]
 //   startup --exec PLUGHOSTD --config FILE [--server-cpu C] [--timeout SEC]
 //   handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]
@@ -12,6 +12,8 @@
 //           [--server-pid PID]
 // echo and hold take --tls 1 (a full TLS 1.3 handshake on every connection first, then the same loop
 // through OpenSSL); --tls-version and --tls-group choose the protocol and key exchange.
+// echo and chat take --websocket PATH (an RFC 6455 upgrade of PATH on every connection first; echo then
+// sends each message as one masked binary frame, chat each line as one text message; wsclient.h).
 //
 // Each mode prints a human-readable summary and, last, one machine-readable line
 //   RESULT key=value key=value ...
@@ -55,6 +57,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "wsclient.h"
 
 namespace {
 
@@ -436,6 +440,127 @@ std::vector<SslPtr> handshakeAll(SSL_CTX* context, const std::vector<int>& fds, 
     return sessions;
 }
 
+// ---- WebSocket (--websocket PATH) ----------------------------------------------------------------
+
+// --websocket PATH: the target of the upgrade request; empty without the option (plain TCP).
+std::string websocketPath(const Options& options) {
+    if (!options.has("websocket")) {
+        return "";
+    }
+    const std::string path = options.text("websocket");
+    if (path.empty() || path[0] != '/') {
+        throw UsageError("--websocket must be a request path such as /echo, got '" + path + "'");
+    }
+    return path;
+}
+
+// The Host header of an upgrade request to `endpoint`: 127.0.0.1:PORT or [::1]:PORT.
+std::string hostHeader(const Endpoint& endpoint) {
+    char address[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (endpoint.family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&endpoint.address);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, address, sizeof address);
+        port = ntohs(in6->sin6_port);
+        return "[" + std::string(address) + "]:" + std::to_string(port);
+    }
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&endpoint.address);
+    ::inet_ntop(AF_INET, &in->sin_addr, address, sizeof address);
+    port = ntohs(in->sin_port);
+    return std::string(address) + ":" + std::to_string(port);
+}
+
+// Upgrades every connected fd (fds[i] < 0 stays without) to WebSocket, all at once on one epoll: sends
+// the request, then checks the 101 and its accept key. One refused or unanswered by the deadline is
+// closed (fds[i] = -1) and counted in `failed`. Returns, per fd, the bytes that followed the 101 head
+// (frames the server sent at once).
+std::vector<std::string> upgradeAll(std::vector<int>& fds, const std::string& host, const std::string& path,
+                                    u64 deadline, std::size_t& failed, std::string& firstError) {
+    struct Upgrading {
+        std::string out, in, accept;
+        bool done = true;
+    };
+    std::vector<Upgrading> state(fds.size());
+    std::vector<std::string> rest(fds.size());
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    std::size_t pending = 0;
+    auto finish = [&](std::size_t i, const std::string& why) {  // why: empty once upgraded
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, fds[i], nullptr);
+        state[i].done = true;
+        --pending;
+        if (!why.empty()) {
+            ++failed;
+            if (firstError.empty()) {
+                firstError = why;
+            }
+            ::close(fds[i]);
+            fds[i] = -1;
+        }
+    };
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i] < 0) {
+            continue;
+        }
+        const std::string key = wsclient::newKey();
+        state[i].accept = wsclient::acceptFor(key);
+        state[i].out = wsclient::upgradeRequest(host, path, key);
+        state[i].done = false;
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLOUT;
+        event.data.u64 = i;
+        ::epoll_ctl(epoll, EPOLL_CTL_ADD, fds[i], &event);
+        ++pending;
+    }
+    epoll_event events[512];
+    while (pending > 0 && nowNs() < deadline) {
+        const int ready = ::epoll_wait(epoll, events, 512, msUntil(deadline, nowNs(), 100));
+        for (int e = 0; e < ready; ++e) {
+            const auto i = static_cast<std::size_t>(events[e].data.u64);
+            Upgrading& u = state[i];
+            if (!u.done && !u.out.empty() && (events[e].events & EPOLLOUT)) {
+                const ssize_t n = ::send(fds[i], u.out.data(), u.out.size(), MSG_NOSIGNAL);
+                if (n < 0 && errno != EAGAIN) {
+                    finish(i, std::string("upgrade: send: ") + std::strerror(errno));
+                    continue;
+                }
+                u.out.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+                if (u.out.empty()) {
+                    epoll_event event{};
+                    event.events = EPOLLIN;
+                    event.data.u64 = i;
+                    ::epoll_ctl(epoll, EPOLL_CTL_MOD, fds[i], &event);
+                }
+            }
+            if (u.done || !(events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+                continue;
+            }
+            char chunk[4096];
+            const ssize_t n = ::recv(fds[i], chunk, sizeof chunk, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                finish(i, n == 0 ? "upgrade: the server closed the connection"
+                                 : std::string("upgrade: recv: ") + std::strerror(errno));
+                continue;
+            }
+            u.in.append(chunk, n > 0 ? static_cast<std::size_t>(n) : 0);
+            std::string error;
+            const wsclient::Upgrade answer = wsclient::parseUpgradeResponse(u.in, u.accept, error);
+            if (answer == wsclient::Upgrade::Done) {
+                rest[i].swap(u.in);
+                finish(i, "");
+            } else if (answer == wsclient::Upgrade::Refused) {
+                finish(i, "upgrade: " + error);
+            }
+        }
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        if (!state[i].done) {
+            finish(i, "upgrade: no 101 before the deadline");
+        }
+    }
+    ::close(epoll);
+    return rest;
+}
+
 // --server-pid A[,B...]: the processes whose CPU time is the server's (HAProxy and the echo server
 // behind it count together).
 std::vector<long> pidList(const Options& options, const std::string& key) {
@@ -574,10 +699,20 @@ struct EchoConnection {
     std::vector<u64> began;  // when each message in flight was released, by message number % W
     bool wantWrite = false;
     bool dead = false;
+    // --websocket: each message is one masked binary frame; `wire` holds frames the socket has not
+    // taken yet (from wireHead), `reader` the server's frames, whose payloads are the echoed stream.
+    bool ws = false;
+    std::string wire;
+    std::size_t wireHead = 0;
+    std::string early;  // what the server sent right behind its 101, before any message of ours
+    wsclient::FrameReader reader;
+    wsclient::Masker masker;
 };
 
 struct EchoStats {
     u64 messages = 0, bytes = 0, corruptBytes = 0, extraBytes = 0, closed = 0;
+    u64 wsErrors = 0;  // --websocket: protocol errors, text where binary was sent, close frames
+    std::string firstWsError;
     std::vector<u64> latencies;
 };
 
@@ -598,9 +733,37 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
         ++stats.closed;
         ::epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nullptr);
     };
-    // Sends what the window allows; asks for EPOLLOUT only while the socket is full.
+    auto wsError = [&](const std::string& why) {
+        if (stats.wsErrors++ == 0) {
+            stats.firstWsError = why;
+        }
+    };
+    // Sends what the window allows; asks for EPOLLOUT only while the socket is full. WebSocket: every
+    // released message becomes one frame first, and the frames go out as the bytes would.
     auto pump = [&](EchoConnection& c) {
-        while (c.sent < c.allowed) {
+        if (c.ws) {
+            for (; c.sent < c.allowed; c.sent += size) {
+                wsclient::appendFrame(c.wire, wsclient::kBinary, patternAt(c.start, c.sent), size,
+                                      c.masker.next());
+            }
+            while (c.wireHead < c.wire.size()) {
+                const ssize_t n =
+                    ::send(c.fd, c.wire.data() + c.wireHead, c.wire.size() - c.wireHead, MSG_NOSIGNAL);
+                if (n < 0) {
+                    if (errno != EAGAIN) {
+                        lose(c);
+                        return;
+                    }
+                    break;
+                }
+                c.wireHead += static_cast<std::size_t>(n);
+            }
+            if (c.wireHead == c.wire.size()) {
+                c.wire.clear();
+                c.wireHead = 0;
+            }
+        }
+        while (!c.ws && c.sent < c.allowed) {
             const std::size_t length = static_cast<std::size_t>(std::min<u64>(c.allowed - c.sent, kMaxChunk));
             const ssize_t n = linkSend(c.fd, c.ssl, patternAt(c.start, c.sent), length);
             if (n < 0) {
@@ -612,17 +775,81 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
             }
             c.sent += static_cast<u64>(n);
         }
-        const bool want = c.sent < c.allowed;
+        const bool want = c.ws ? !c.wire.empty() : c.sent < c.allowed;
         if (want != c.wantWrite) {
             c.wantWrite = want;
             watch(c, EPOLL_CTL_MOD);
         }
     };
     std::size_t unfinished = connections.size();
+    // Echoed bytes (a WebSocket message's payload), checked against what was sent; every whole message
+    // is a round trip and releases the next.
+    auto consume = [&](EchoConnection& c, const char* data, std::size_t length) {
+        if (c.received + length > c.sent) {  // more than was sent: the excess is wrong by definition
+            stats.extraBytes += c.received + length - c.sent;
+            length = static_cast<std::size_t>(c.sent - c.received);
+        }
+        const char* expected = patternAt(c.start, c.received);
+        if (std::memcmp(data, expected, length) != 0) {
+            for (std::size_t b = 0; b < length; ++b) {
+                stats.corruptBytes += data[b] != expected[b] ? 1 : 0;
+            }
+        }
+        c.received += length;
+        const u64 now = nowNs();
+        const bool counting = measuring.load(std::memory_order_relaxed);
+        while (c.received >= (c.completed + 1) * size) {
+            const std::size_t slot = c.completed % inflight;
+            if (counting) {
+                stats.latencies.push_back(now - c.began[slot]);
+                ++stats.messages;
+                stats.bytes += size;
+            }
+            ++c.completed;
+            c.began[slot] = now;  // the message that replaces it is released now
+            if (quota == 0 || c.completed + inflight <= quota) {
+                c.allowed += size;
+            }
+            if (quota > 0 && c.completed == quota) {
+                --unfinished;
+            }
+        }
+    };
+    // WebSocket: the server's frames; false once the connection must end (a close frame or an error).
+    auto frames = [&](EchoConnection& c, const char* data, std::size_t length) {
+        bool open = true;
+        const bool valid =
+            c.reader.feed(data, length, [&](wsclient::Opcode opcode, std::string_view payload) {
+                if (!open) {
+                    return;
+                }
+                if (opcode == wsclient::kBinary) {
+                    consume(c, payload.data(), payload.size());
+                } else if (opcode == wsclient::kPing) {
+                    wsclient::appendFrame(c.wire, wsclient::kPong, payload.data(), payload.size(),
+                                          c.masker.next());
+                } else if (opcode == wsclient::kText) {
+                    wsError("a text message echoed a binary one");
+                    consume(c, payload.data(), payload.size());
+                } else if (opcode == wsclient::kClose) {
+                    wsError("the server sent a close frame");
+                    open = false;
+                }
+            });
+        if (!valid) {
+            wsError("server frames: " + c.reader.error());
+        }
+        return valid && open;
+    };
     for (auto& c : connections) {
         c.began.assign(inflight, nowNs());
         c.allowed = size * (quota > 0 ? std::min<u64>(inflight, quota) : inflight);
         watch(c, EPOLL_CTL_ADD);
+        if (c.ws && !c.early.empty() && !frames(c, c.early.data(), c.early.size())) {
+            lose(c);  // a ping is answered; a message before ours counts as extra bytes
+            --unfinished;
+            continue;
+        }
         pump(c);
     }
     epoll_event events[256];
@@ -638,44 +865,16 @@ void echoWorker(std::vector<EchoConnection>& connections, std::size_t size, std:
             for (bool more = (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0; more;) {
                 const ssize_t n = linkRecv(c.fd, c.ssl, buffer.data(), buffer.size());
                 more = c.ssl != nullptr && n > 0;
-                if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                const bool ended = n == 0 || (n < 0 && errno != EAGAIN) ||
+                                   (n > 0 && c.ws && !frames(c, buffer.data(), static_cast<std::size_t>(n)));
+                if (ended) {
                     const bool done = quota > 0 && c.completed >= quota;
                     lose(c);
                     unfinished -= done ? 0 : 1;
                     break;
                 }
-                if (n > 0) {
-                    auto length = static_cast<std::size_t>(n);
-                    if (c.received + length >
-                        c.sent) {  // more than was sent: the excess is wrong by definition
-                        stats.extraBytes += c.received + length - c.sent;
-                        length = static_cast<std::size_t>(c.sent - c.received);
-                    }
-                    const char* expected = patternAt(c.start, c.received);
-                    if (std::memcmp(buffer.data(), expected, length) != 0) {
-                        for (std::size_t b = 0; b < length; ++b) {
-                            stats.corruptBytes += buffer[b] != expected[b] ? 1 : 0;
-                        }
-                    }
-                    c.received += length;
-                    const u64 now = nowNs();
-                    const bool counting = measuring.load(std::memory_order_relaxed);
-                    while (c.received >= (c.completed + 1) * size) {
-                        const std::size_t slot = c.completed % inflight;
-                        if (counting) {
-                            stats.latencies.push_back(now - c.began[slot]);
-                            ++stats.messages;
-                            stats.bytes += size;
-                        }
-                        ++c.completed;
-                        c.began[slot] = now;  // the message that replaces it is released now
-                        if (quota == 0 || c.completed + inflight <= quota) {
-                            c.allowed += size;
-                        }
-                        if (quota > 0 && c.completed == quota) {
-                            --unfinished;
-                        }
-                    }
+                if (n > 0 && !c.ws) {
+                    consume(c, buffer.data(), static_cast<std::size_t>(n));
                 }
             }
             if (!c.dead) {
@@ -704,6 +903,14 @@ int runEcho(const Options& options) {
     const long serverPid = serverPids.empty() ? 0 : serverPids.front();
     // --tls 1: every connection completes a TLS handshake first; the echo loop then runs through it.
     SslContextPtr context = tlsWanted(options) ? clientContext(options) : nullptr;
+    // --websocket PATH: every connection upgrades first; each message is then one binary frame.
+    const std::string wsPath = websocketPath(options);
+    if (!wsPath.empty() && context) {
+        throw UsageError("--websocket and --tls 1 together are not supported");
+    }
+    if (!wsPath.empty() && size > kMaxChunk) {
+        throw UsageError("--size must be at most " + std::to_string(kMaxChunk) + " with --websocket");
+    }
     if (raiseFileLimit() < conns + 16) {
         std::printf("echo: the descriptor limit allows fewer than %zu connections\n", conns);
     }
@@ -713,6 +920,11 @@ int runEcho(const Options& options) {
     if (context) {
         sessions = handshakeAll(context.get(), opened.fds, nowNs() + secondsToNs(30), opened.failed,
                                 opened.firstError);
+    }
+    std::vector<std::string> early(opened.fds.size());
+    if (!wsPath.empty()) {
+        early = upgradeAll(opened.fds, hostHeader(endpoint), wsPath, nowNs() + secondsToNs(30), opened.failed,
+                           opened.firstError);
     }
     std::vector<std::vector<EchoConnection>> shares(threads);
     std::size_t index = 0;
@@ -724,6 +936,8 @@ int runEcho(const Options& options) {
             c.fd = fd;
             c.ssl = sessions[index].get();
             c.start = patternStart(index);
+            c.ws = !wsPath.empty();
+            c.early.swap(early[index]);
             shares[index % threads].push_back(c);
         }
         ++index;
@@ -773,25 +987,34 @@ int runEcho(const Options& options) {
         total.corruptBytes += s.corruptBytes;
         total.extraBytes += s.extraBytes;
         total.closed += s.closed;
+        total.wsErrors += s.wsErrors;
+        if (total.firstWsError.empty()) {
+            total.firstWsError = s.firstWsError;
+        }
         total.latencies.insert(total.latencies.end(), s.latencies.begin(), s.latencies.end());
     }
     for (auto& share : shares) {
         for (auto& c : share) {
+            if (c.ws && !c.dead && c.wire.empty()) {  // a close frame, as a polite client ends
+                std::string bye;
+                wsclient::appendClose(bye, 1000, c.masker.next());
+                ::send(c.fd, bye.data(), bye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            }
             ::close(c.fd);
         }
     }
     const double rate = static_cast<double>(total.messages) / seconds;
     const double megabytes = static_cast<double>(total.bytes) / seconds / 1e6;
     const Percentiles p = percentiles(total.latencies);
-    const u64 errors = opened.failed + total.closed + total.corruptBytes + total.extraBytes;
+    const u64 errors = opened.failed + total.closed + total.corruptBytes + total.extraBytes + total.wsErrors;
     // CPU per round trip in µs: the server's (if --server-pid) and this process's own.
     const double messages = static_cast<double>(std::max<u64>(total.messages, 1));
     const bool serverKnown = serverCpu >= 0 && serverCpuBefore >= 0;
     const double serverShare = serverKnown ? (serverCpu - serverCpuBefore) / seconds : -1;
     const double serverUsPerRt = serverKnown ? (serverCpu - serverCpuBefore) * 1e6 / messages : -1;
     const double loadgenUsPerRt = cpuShare * seconds * 1e6 / messages;
-    std::printf("echo: %zu connections x %zu B, %zu in flight each, %zu thread(s), %.2f s measured\n", conns,
-                size, inflight, threads, seconds);
+    std::printf("echo%s: %zu connections x %zu B, %zu in flight each, %zu thread(s), %.2f s measured\n",
+                wsPath.empty() ? "" : " over WebSocket", conns, size, inflight, threads, seconds);
     std::printf("  %llu round trips: %.0f round trips/s, %.2f MB/s echoed\n",
                 static_cast<unsigned long long>(total.messages), rate, megabytes);
     std::printf(
@@ -809,16 +1032,22 @@ int runEcho(const Options& options) {
         opened.failed, opened.failed ? " - " : "", opened.firstError.c_str(),
         static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
         static_cast<unsigned long long>(total.extraBytes));
+    if (total.wsErrors > 0) {
+        std::printf("  WebSocket: %llu errors, first: %s\n", static_cast<unsigned long long>(total.wsErrors),
+                    total.firstWsError.c_str());
+    }
     std::printf(
-        "RESULT mode=echo tls=%d conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f round_trips=%llu "
+        "RESULT mode=echo tls=%d websocket=%d conns=%zu size=%zu inflight=%zu threads=%zu seconds=%.3f "
+        "round_trips=%llu "
         "rtt_per_s=%.0f mb_per_s=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f "
         "loadgen_us_per_rt=%.3f server_cpu=%.3f server_us_per_rt=%.3f connect_failed=%zu "
-        "closed=%llu corrupt_bytes=%llu extra_bytes=%llu errors=%llu\n",
-        context ? 1 : 0, conns, size, inflight, threads, seconds,
+        "closed=%llu corrupt_bytes=%llu extra_bytes=%llu ws_errors=%llu errors=%llu\n",
+        context ? 1 : 0, wsPath.empty() ? 0 : 1, conns, size, inflight, threads, seconds,
         static_cast<unsigned long long>(total.messages), rate, megabytes, p.p50, p.p90, p.p99, p.max,
         cpuShare, loadgenUsPerRt, serverShare, serverUsPerRt, opened.failed,
         static_cast<unsigned long long>(total.closed), static_cast<unsigned long long>(total.corruptBytes),
-        static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(errors));
+        static_cast<unsigned long long>(total.extraBytes), static_cast<unsigned long long>(total.wsErrors),
+        static_cast<unsigned long long>(errors));
     return errors == 0 && total.messages > 0 ? 0 : 1;
 }
 
@@ -847,6 +1076,18 @@ struct Member {
     std::string out;                      // bytes the socket did not take yet
     std::vector<std::vector<bool>> seen;  // by sender, by sequence number
     std::vector<long long> highest;       // by sender: highest sequence number seen
+    // --websocket: the upgrade first, then every line is one text message each way. `out` and `in`
+    // still hold lines; `wire` holds the request and the frames the socket has not taken yet, `raw` the
+    // answer to the upgrade so far.
+    bool ws = false;
+    bool upgraded = false;
+    std::string accept;  // the Sec-WebSocket-Accept the server must answer
+    std::string raw;
+    std::string wire;
+    std::string wsError;  // why the server's side ended: a refused upgrade, a close frame, bad frames
+    u64 pongs = 0;        // the server's pings answered
+    wsclient::FrameReader reader;
+    wsclient::Masker masker;
 };
 
 struct ChatStats {
@@ -863,8 +1104,9 @@ struct ChatRun {
     std::size_t senders = 0;
     std::size_t perSender = 0;  // messages each sender sends
     u64 receiversPerMessage = 0;
-    bool burst = false;       // every sender on the same tick instead of spread over the interval
-    std::size_t sources = 0;  // --sources N: members connect from 127.0.0.1 .. 127.0.0.N in turn
+    bool burst = false;          // every sender on the same tick instead of spread over the interval
+    std::size_t sources = 0;     // --sources N: members connect from 127.0.0.1 .. 127.0.0.N in turn
+    std::string wsPath, wsHost;  // --websocket PATH (empty: plain TCP) and the Host header it goes with
     u64 startNs = 0, intervalNs = 0, graceUntilNs = 0;
     std::atomic<u64> sent{0};
     std::atomic<u64> received{0};
@@ -949,19 +1191,35 @@ std::string messageText(const ChatRun& run, const Member& sender, const char* ma
     return text + marker + "\n";  // seed has no framing: the newline is ours, for our parser
 }
 
+// WebSocket: each complete line of `out` becomes one masked text message in `wire`, without its "\n"
+// (or "\r\n").
+void frameLines(Member& member) {
+    std::size_t start = 0;
+    for (std::size_t end; (end = member.out.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::size_t length = end - start - (end > start && member.out[end - 1] == '\r' ? 1 : 0);
+        wsclient::appendFrame(member.wire, wsclient::kText, member.out.data() + start, length,
+                              member.masker.next());
+    }
+    member.out.erase(0, start);
+}
+
 // Writes what it can; the rest waits for EPOLLOUT. False if the connection failed.
 bool flush(Member& member, int epoll) {
-    while (!member.out.empty()) {
-        const ssize_t n = ::send(member.fd, member.out.data(), member.out.size(), MSG_NOSIGNAL);
+    if (member.ws && member.upgraded) {
+        frameLines(member);  // not before the 101: a client waits for it before sending frames
+    }
+    std::string& pending = member.ws ? member.wire : member.out;
+    while (!pending.empty()) {
+        const ssize_t n = ::send(member.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN) {
                 return false;
             }
             break;
         }
-        member.out.erase(0, static_cast<std::size_t>(n));
+        pending.erase(0, static_cast<std::size_t>(n));
     }
-    const bool want = !member.out.empty();
+    const bool want = !pending.empty();
     if (want != member.wantWrite && epoll >= 0) {
         member.wantWrite = want;
         epoll_event event{};
@@ -970,6 +1228,49 @@ bool flush(Member& member, int epoll) {
         ::epoll_ctl(epoll, EPOLL_CTL_MOD, member.fd, &event);
     }
     return true;
+}
+
+// WebSocket input: first the answer to the upgrade, then frames; each text (or binary) message is one
+// line of `in`, and a ping is answered (a pong in `wire`, for the next flush). False when the server
+// refused the upgrade, sent a close frame or broke the protocol (`wsError` says which).
+bool wsInput(Member& member, const char* data, std::size_t size) {
+    if (!member.upgraded) {
+        member.raw.append(data, size);
+        const wsclient::Upgrade answer =
+            wsclient::parseUpgradeResponse(member.raw, member.accept, member.wsError);
+        if (answer != wsclient::Upgrade::Done) {
+            return answer == wsclient::Upgrade::Incomplete;
+        }
+        member.upgraded = true;
+        std::string rest;
+        rest.swap(member.raw);
+        return rest.empty() || wsInput(member, rest.data(), rest.size());
+    }
+    bool open = true;
+    const bool valid = member.reader.feed(data, size, [&](wsclient::Opcode opcode, std::string_view payload) {
+        if (!open) {
+            return;
+        }
+        if (opcode == wsclient::kText || opcode == wsclient::kBinary) {
+            member.in.append(payload.data(), payload.size());
+            member.in.push_back('\n');
+        } else if (opcode == wsclient::kPing) {
+            wsclient::appendFrame(member.wire, wsclient::kPong, payload.data(), payload.size(),
+                                  member.masker.next());
+            ++member.pongs;
+        } else if (opcode == wsclient::kClose) {
+            const unsigned code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) |
+                                                            static_cast<unsigned char>(payload[1])
+                                                      : 1005;
+            member.wsError = "the server sent a close frame, code " + std::to_string(code) +
+                             (payload.size() > 2 ? " (" + std::string(payload.substr(2)) + ")" : "");
+            open = false;
+        }
+    });
+    if (!valid) {
+        member.wsError = "server frames: " + member.reader.error();
+    }
+    return valid && open;
 }
 
 // Reads what is there (bounded per call so one busy member cannot starve the rest). False on EOF/error.
@@ -983,7 +1284,13 @@ bool receive(Member& member, std::size_t maxReads) {
         if (n < 0) {
             return true;
         }
-        member.in.append(chunk, static_cast<std::size_t>(n));
+        if (member.ws) {
+            if (!wsInput(member, chunk, static_cast<std::size_t>(n))) {
+                return false;
+            }
+        } else {
+            member.in.append(chunk, static_cast<std::size_t>(n));
+        }
         if (static_cast<std::size_t>(n) < sizeof chunk) {
             return true;
         }
@@ -1208,7 +1515,7 @@ void chatWorker(std::vector<Member*> members, ChatRun& run, ChatStats& stats) {
             }
             m.in.erase(0, start);
             got += stats.received - before;
-            if (pongs && !flush(m, epoll)) {
+            if ((pongs || !m.wire.empty()) && !flush(m, epoll)) {  // WebSocket: pongs wait in wire
                 drop(m);
                 continue;
             }
@@ -1315,6 +1622,15 @@ bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun
                 event.events = EPOLLIN;
                 event.data.ptr = &m;
                 ::epoll_ctl(epoll, EPOLL_CTL_MOD, m.fd, &event);
+                if (m.ws) {  // the upgrade request; the dialect begins once the 101 is in
+                    const std::string key = wsclient::newKey();
+                    m.accept = wsclient::acceptFor(key);
+                    m.wire = wsclient::upgradeRequest(run.wsHost, run.wsPath, key);
+                    if (!flush(m, -1)) {
+                        error = "member " + m.nick + " could not send its upgrade request";
+                    }
+                    continue;
+                }
                 if (run.dialect == Dialect::Irc) {  // the client speaks first: NICK and USER
                     error = advanceHandshake(m, run.dialect);
                     if (!flush(m, -1)) {
@@ -1328,13 +1644,19 @@ bool joinRoom(std::vector<Member>& room, const Endpoint& endpoint, const ChatRun
             }
             if (!receive(m, 4)) {
                 error = "the server closed member " + m.nick + " while it was joining";
+                if (!m.wsError.empty()) {
+                    error += ": " + m.wsError;
+                }
                 if (!m.in.empty()) {
                     error += " (last said: " + m.in.substr(0, 120) + ")";
                 }
                 break;
             }
-            if (!m.in.empty()) {
+            if (!m.in.empty() || m.upgraded) {
                 admit(m);
+            }
+            if (m.ws && !m.wire.empty() && !flush(m, -1)) {
+                error = "member " + m.nick + " could not answer a ping";
             }
             if (!m.joined) {
                 error = advanceHandshake(m, run.dialect);
@@ -1384,6 +1706,11 @@ int runChat(const Options& options) {
     if (run.sources > 0 && endpoint.family != AF_INET) {
         throw UsageError("--sources needs an IPv4 --host");
     }
+    run.wsPath = websocketPath(options);
+    run.wsHost = hostHeader(endpoint);
+    if (!run.wsPath.empty() && dialectName != "line") {
+        throw UsageError("--websocket goes with --dialect line (one text message a line)");
+    }
     if (dialectName == "line") {
         run.dialect = Dialect::Line;
     } else if (dialectName == "seed") {
@@ -1417,6 +1744,7 @@ int runChat(const Options& options) {
     for (std::size_t i = 0; i < total; ++i) {
         Member& m = room[i];
         m.index = i;
+        m.ws = !run.wsPath.empty();
         m.stalled = withStalled && i == total - 1;
         char number[24];
         std::snprintf(number, sizeof number, "%05zu", i);  // fixed width: no nick is a prefix of another
@@ -1512,7 +1840,14 @@ int runChat(const Options& options) {
         }
         sum.latencies.insert(sum.latencies.end(), s.latencies.begin(), s.latencies.end());
     }
+    u64 pongs = 0;
     for (auto& m : room) {
+        pongs += m.pongs;
+        if (m.ws && m.upgraded && m.wire.empty() && !m.gone) {  // a close frame, as a polite client ends
+            std::string bye;
+            wsclient::appendClose(bye, 1000, m.masker.next());
+            ::send(m.fd, bye.data(), bye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         ::close(m.fd);
     }
     const u64 sent = run.sent.load();
@@ -1525,9 +1860,9 @@ int runChat(const Options& options) {
     const Percentiles p = percentiles(sum.latencies);
     const u64 errors = lost + sum.duplicated + sum.reordered + sum.unexpected + sum.malformed +
                        sum.serverErrors + sum.dropped;
-    std::printf("chat (%s): %zu members%s, %zu senders x %g msg/s for %g s (joined in %.0f ms)\n",
-                dialectName.c_str(), memberCount, withStalled ? " + 1 that never reads" : "", senderCount,
-                rate, duration, joinMs);
+    std::printf("chat (%s%s): %zu members%s, %zu senders x %g msg/s for %g s (joined in %.0f ms)\n",
+                dialectName.c_str(), run.wsPath.empty() ? "" : " over WebSocket", memberCount,
+                withStalled ? " + 1 that never reads" : "", senderCount, rate, duration, joinMs);
     std::printf(
         "  sent %llu messages; expected %llu deliveries, received %llu: lost %llu, duplicated %llu, "
         "out of order %llu, to the sender %llu\n",
@@ -1554,18 +1889,18 @@ int runChat(const Options& options) {
                     stalledClosed == 1 ? "closed by the server" : "NOT closed by the server");
     }
     std::printf(
-        "RESULT mode=chat dialect=%s members=%zu joined=%zu senders=%zu rate=%g duration=%g burst=%d "
-        "join_ms=%.0f "
+        "RESULT mode=chat dialect=%s websocket=%d members=%zu joined=%zu senders=%zu rate=%g duration=%g "
+        "burst=%d join_ms=%.0f "
         "sent=%llu expected=%llu received=%llu lost=%llu duplicated=%llu reordered=%llu unexpected=%llu "
         "deliveries_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f loadgen_cpu=%.2f stalled_closed=%d "
-        "dropped=%llu "
-        "malformed=%llu server_errors=%llu errors=%llu\n",
-        dialectName.c_str(), memberCount, joined, senderCount, rate, duration, run.burst ? 1 : 0, joinMs,
-        static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
-        static_cast<unsigned long long>(sum.received), static_cast<unsigned long long>(lost),
-        static_cast<unsigned long long>(sum.duplicated), static_cast<unsigned long long>(sum.reordered),
-        static_cast<unsigned long long>(sum.unexpected), deliveriesPerSecond, p.p50, p.p99, p.max, cpuShare,
-        stalledClosed, static_cast<unsigned long long>(sum.dropped),
+        "dropped=%llu pongs=%llu malformed=%llu server_errors=%llu errors=%llu\n",
+        dialectName.c_str(), run.wsPath.empty() ? 0 : 1, memberCount, joined, senderCount, rate, duration,
+        run.burst ? 1 : 0, joinMs, static_cast<unsigned long long>(sent),
+        static_cast<unsigned long long>(expected), static_cast<unsigned long long>(sum.received),
+        static_cast<unsigned long long>(lost), static_cast<unsigned long long>(sum.duplicated),
+        static_cast<unsigned long long>(sum.reordered), static_cast<unsigned long long>(sum.unexpected),
+        deliveriesPerSecond, p.p50, p.p99, p.max, cpuShare, stalledClosed,
+        static_cast<unsigned long long>(sum.dropped), static_cast<unsigned long long>(pongs),
         static_cast<unsigned long long>(sum.malformed), static_cast<unsigned long long>(sum.serverErrors),
         static_cast<unsigned long long>(errors));
     return errors == 0 && sent > 0 ? 0 : 1;
@@ -2293,10 +2628,11 @@ int runStartup(const Options& options) {
 const char* kUsage =
     "usage: plughost-loadgen MODE --option VALUE ...\n"
     "  echo    [--host H] --port P --conns N --size S [--inflight W] [--duration SEC] [--warmup SEC] "
-    "[--threads T] [--round-trips N] [--server-pid PID[,PID]] [--tls 1]\n"
+    "[--threads T] [--round-trips N] [--server-pid PID[,PID]] [--tls 1 | --websocket PATH]\n"
     "  chat    [--host H] --port P --members N --senders K --rate R [--duration SEC] --dialect "
     "line|seed|ncat|irc\n"
     "          [--stalled 1] [--burst 1] [--threads T] [--grace SEC] [--join-timeout SEC] [--sources N]\n"
+    "          [--websocket PATH] (line only: one text message a line)\n"
     "  hold    [--host H] --port P --conns N --pid PID [--size S] [--timeout SEC] [--checkpoints N,N...]\n"
     "          [--tls 1] [--extra-pid PID]\n"
     "  handshakes [--host H] --port P [--conns N] [--duration SEC] [--warmup SEC] [--server-pid PID[,PID]]\n"
@@ -2316,12 +2652,13 @@ int main(int argc, char** argv) {
             return runEcho(
                 Options(argc, argv,
                         {"host", "port", "conns", "size", "inflight", "duration", "warmup", "threads",
-                         "round-trips", "server-pid", "tls", "tls-group", "tls-version"}));
+                         "round-trips", "server-pid", "tls", "tls-group", "tls-version", "websocket"}));
         }
         if (mode == "chat") {
-            return runChat(Options(argc, argv,
-                                   {"host", "port", "members", "senders", "rate", "duration", "dialect",
-                                    "stalled", "burst", "threads", "grace", "join-timeout", "sources"}));
+            return runChat(
+                Options(argc, argv,
+                        {"host", "port", "members", "senders", "rate", "duration", "dialect", "stalled",
+                         "burst", "threads", "grace", "join-timeout", "sources", "websocket"}));
         }
         if (mode == "hold") {
             return runHold(Options(argc, argv,

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # make bench: plughost against a raw epoll echo server (plughost-refecho), `ncat --chat`, HAProxy
-# terminating TLS in front of refecho, and a UDP echo (plughost-refudp), on
-# loopback. Servers run on CPU 0, the load generator on CPU 1; every plughost/reference pair runs
+# terminating TLS in front of refecho, a UDP echo (plughost-refudp) and a WebSocket echo over Node's ws
+# (bench/refws.js), on loopback. Servers run on CPU 0, the load generator on CPU 1; every plughost/reference pair runs
 # interleaved (A B A B ...) BENCH_REPS times; the table has medians, ratios and targets. It is printed
 # and written to bench/results/latest.md (every run's full output: bench/results/latest.log).
 #
 #   bench/run.sh BUILD_DIR
 #
 # Knobs: BENCH_ONLY (some sections only, e.g. tls,udp), BENCH_TLS_REPS, BENCH_TLS_SECONDS, BENCH_TLS_HOLD_CONNS,
-# BENCH_TLS_HOLD_REPS, BENCH_UDP_REPS, BENCH_UDP_SECONDS (see bench/README.md), BENCH_REPS (3: chat and hold), BENCH_ECHO_REPS (7: echo pairs are cheap), BENCH_STALLED_REPS (5:
+# BENCH_TLS_HOLD_REPS, BENCH_UDP_REPS, BENCH_UDP_SECONDS, BENCH_WS_REPS, BENCH_WS_SECONDS (see bench/README.md), BENCH_REPS (3: chat and hold), BENCH_ECHO_REPS (7: echo pairs are cheap), BENCH_STALLED_REPS (5:
 # the 100-member chat runs with and without a member that never reads), BENCH_ECHO_SECONDS (3),
 # BENCH_CHAT_SECONDS (5), BENCH_HOLD_CONNS (the descriptor cap less 100, at most 19,900; memory is also
 # read at 5,000 and 10,000 on the way).
@@ -241,11 +241,15 @@ if [ -z "$HOST_NA" ]; then
 fi
 echo "plughost: ${HOST_NA:-pid $HOST_PID}; refecho: pid $REF_PID; ncat: ${NCAT_NA:-$(command -v ncat)}; $PINNING"
 
-# BENCH_ONLY=tls,udp (a comma-separated list of echo, hold, chat, tls, udp, startup) runs only those
+# BENCH_ONLY=tls,udp (a comma-separated list of echo, hold, chat, tls, udp, ws, startup) runs only those
 # sections; the default is all of them.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 # failed_runs LINES...: how many runs reported errors.
 failed_runs() { values errors "$@" | awk '$1 != 0 { n++ } END { print n + 0 }'; }
+# problems LINES...: lost + duplicated + reordered + unexpected, over all runs.
+problems() { { values lost "$@"; values duplicated "$@"; values reordered "$@"; values unexpected "$@"; } | awk '{ s += $1 } END { print s + 0 }'; }
+# seated: the last chat run (RESULT) seated every member.
+seated() { [ -n "$RESULT" ] && [ "$(val join_failed)" != 1 ]; }
 
 if want echo; then
 # ---- echo -------------------------------------------------------------------------------------
@@ -393,12 +397,9 @@ chat_ncat() {
     stop "$NCAT_PID"
 }
 chat_args() { echo --senders 10 --duration "$CHAT_SECONDS" --join-timeout 60; }
-# problems LINES...: lost + duplicated + reordered + unexpected, over all runs.
-problems() { { values lost "$@"; values duplicated "$@"; values reordered "$@"; values unexpected "$@"; } | awk '{ s += $1 } END { print s + 0 }'; }
 # chat_cell MEMBERS RATE STALLED_TOO: CP, CN and CS get the RESULT lines of plughost, of ncat and of
 # plughost with a member that never reads; runs that could not seat every member are counted apart
 # (SEAT_FAILED and STALLED_SEAT_FAILED for plughost; NCAT_SEAT_NA says why ncat has none).
-seated() { [ -n "$RESULT" ] && [ "$(val join_failed)" != 1 ]; }
 chat_cell() {
     local members=$1 rate=$2 rep rounds=$REPS
     # With a member that never reads, its runs and the plain plughost runs they are compared with get
@@ -735,6 +736,143 @@ done
 
 fi
 
+if want ws; then
+# ---- WebSocket --------------------------------------------------------------------------------
+
+# plughost's echo on a WebSocket listener (`workers: 1`) vs a minimal echo over Node's ws
+# (bench/refws.js on Debian's node-ws, permessage-deflate off: plughost does no compression), both on
+# CPU 0: 50 connections, one 64 B message in flight each, every message one masked binary frame (the
+# load generator's --websocket). Then the 1,000-member chat cell of the chat section, over WebSocket
+# against the same cell over TCP: one host config with both listeners, a fresh host every run, the
+# two transports interleaved.
+WS_REPS=${BENCH_WS_REPS:-5}
+WS_SECONDS=${BENCH_WS_SECONDS:-3}
+echo "WebSocket: plughost vs node-ws (bench/refws.js), ${WS_SECONDS} s each, $WS_REPS interleaved pairs; then chat over WebSocket vs TCP"
+NODE=(env "NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}" node)
+NODE_NA=""
+if ! "${NODE[@]}" -e "require('ws')" >/dev/null 2>&1; then
+    echo "installing node-ws (the WebSocket reference)"
+    SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends node-ws >/dev/null 2>&1 ||
+        { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+          "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends node-ws >/dev/null 2>&1; }
+    "${NODE[@]}" -e "require('ws')" >/dev/null 2>&1 || NODE_NA="n/a: node with node-ws is not installed and apt-get could not install it"
+fi
+NODE_WS_VERSION=$("${NODE[@]}" -p "require('ws/package.json').version" 2>/dev/null)
+# ws uses the optional native addons bufferutil (masking) and utf-8-validate when they can be loaded.
+NODE_ADDONS=$("${NODE[@]}" -p "['bufferutil', 'utf-8-validate'].map(m => { try { require(m); return 'with ' + m; } catch (e) { return 'without ' + m; } }).join(', ')" 2>/dev/null)
+WS_NA=$HOST_NA
+[ -n "$WS_NA" ] || [ -e "$PLUGINS/chat.so" ] || WS_NA="n/a: the chat plugin is not built"
+# The chat services are the chat section's (its limits, its raised flood limit), one on each transport.
+chat_settings="max_queue: 16KiB, send_timeout: 1s, max_connections: 2000, settings: {dialect: line, flood_burst: 200, flood_rate: 100}"
+{
+    echo "plugin_dir: $PLUGINS"
+    echo "log_level: warning"
+    echo "workers: 1"
+    echo "services:"
+    echo "  echo: {plugin: echo, listen: [{address: 127.0.0.1:0, websocket: {path: /echo}}]}"
+    echo "  chat: {plugin: chat, listen: \"127.0.0.1:0\", $chat_settings}"
+    echo "  chatws: {plugin: chat, listen: [{address: 127.0.0.1:0, websocket: {path: /chat}}], $chat_settings}"
+} > "$WORK/bench-ws.yaml"
+start_ws_host() {  # sets WSH_PID and WSH_READY, or returns 1 (WS_NA says why)
+    WSH_READY=$WORK/ws-host-$RANDOM.ready
+    "${SERVER_CPU[@]}" "$PLUGHOSTD" --config "$WORK/bench-ws.yaml" --ready-file "$WSH_READY" >/dev/null 2>>"$WORK/plughost-ws.log" &
+    WSH_PID=$!; PIDS+=("$WSH_PID")
+    if ! wait_for_file "$WSH_READY" 10 "$WSH_PID"; then
+        WS_NA="n/a: plughostd did not start with WebSocket listeners: $(tail -n1 "$WORK/plughost-ws.log" | cut -c1-160)"
+        stop "$WSH_PID"; return 1
+    fi
+}
+start_refws() {  # sets REFWS_PID and REFWS_PORT, or returns 1 (NODE_NA says why)
+    [ -z "$NODE_NA" ] || return 1
+    local file=$WORK/refws-$RANDOM.port
+    "${SERVER_CPU[@]}" "${NODE[@]}" "$ROOT/bench/refws.js" --port 0 --port-file "$file" 2>>"$WORK/refws.log" &
+    REFWS_PID=$!; PIDS+=("$REFWS_PID")
+    wait_for_file "$file" 10 "$REFWS_PID" || { NODE_NA="n/a: bench/refws.js did not start: $(tail -n1 "$WORK/refws.log" | cut -c1-160)"; stop "$REFWS_PID"; return 1; }
+    REFWS_PORT=$(cat "$file")
+}
+
+TP=(); TR=()
+wsh_up=0; refws_up=0
+[ -z "$WS_NA" ] && start_ws_host && wsh_up=1
+start_refws && refws_up=1
+for rep in $(seq "$WS_REPS"); do
+    if [ "$wsh_up" = 1 ]; then
+        load echo --websocket /echo --port "$(service_port "$WSH_READY" echo)" --conns 50 --size 64 --duration "$WS_SECONDS" --server-pid "$WSH_PID"
+        [ -z "$RESULT" ] || TP+=("$RESULT")
+    fi
+    if [ "$refws_up" = 1 ]; then
+        load echo --websocket /echo --port "$REFWS_PORT" --conns 50 --size 64 --duration "$WS_SECONDS" --server-pid "$REFWS_PID"
+        [ -z "$RESULT" ] || TR+=("$RESULT")
+    fi
+done
+[ "$wsh_up" = 0 ] || stop "$WSH_PID"
+[ "$refws_up" = 0 ] || { alive "$REFWS_PID" || NOTES+=("refws.js exited during the runs: $(tail -n1 "$WORK/refws.log")"); stop "$REFWS_PID"; }
+[ "$(failed_runs "${TR[@]}")" = 0 ] || NOTES+=("WebSocket echo: node-ws had errors in $(failed_runs "${TR[@]}") runs (see the log)")
+label="WebSocket echo, 50 conns, 64 B"
+saturation "$label" "${TP[@]}" "${TR[@]}"
+# Neither server nor load generator busy (medians under 90% of a CPU), yet the messages wait: something
+# else had the CPUs, and throughput and p99 then measure that (CPU per round trip does not).
+if [ "${#TP[@]}" -gt 0 ] && [ "${#TR[@]}" -gt 0 ]; then
+    for side in plughost node-ws; do
+        lines=("${TP[@]}"); [ "$side" = plughost ] || lines=("${TR[@]}")
+        sc=$(median server_cpu "${lines[@]}"); lc=$(median loadgen_cpu "${lines[@]}")
+        if awk -v s="$sc" -v l="$lc" 'BEGIN { exit !(s < 0.9 && l < 0.9) }'; then
+            NOTES+=("$label: in the $side runs the server used $(fmt "$sc") and the load generator $(fmt "$lc") of a CPU (medians): neither set the pace, so the CPUs were shared with something else (load average above) and messages/s and p99 measure that; server CPU per round trip does not depend on it")
+        fi
+    done
+fi
+TLS_NA=$WS_NA HAPROXY_NA=$NODE_NA REF_LABEL=node-ws tls_row "$label" "messages/s" rtt_per_s ">=" 1.5 "≥ 1.5×"
+TLS_NA=$WS_NA HAPROXY_NA=$NODE_NA REF_LABEL=node-ws tls_row "$label" "p99 latency (µs)" p99_us "<=" 0.5 "≤ 0.5×"
+TLS_NA=$WS_NA HAPROXY_NA=$NODE_NA REF_LABEL=node-ws tls_row "$label" "server CPU per round trip (µs)" server_us_per_rt "<=" "" "(for sizing)"
+if [ "${#TP[@]}" -gt 0 ] && [ "${#TR[@]}" -gt 0 ]; then
+    row "$label" "load generator: share of its CPU; µs per round trip" \
+        "$(fmt "$(median loadgen_cpu "${TP[@]}")"); $(fmt "$(median loadgen_us_per_rt "${TP[@]}")")" \
+        "$(fmt "$(median loadgen_cpu "${TR[@]}")"); $(fmt "$(median loadgen_us_per_rt "${TR[@]}")")" "n/a" "(who set the pace)" "n/a"
+    detail "$label, p50 latency (µs)" "plughost $(list p50_us "${TP[@]}"); node-ws $(list p50_us "${TR[@]}")"
+    detail "$label, server CPU share" "plughost $(list server_cpu "${TP[@]}"); node-ws $(list server_cpu "${TR[@]}")"
+    detail "$label, load generator CPU share" "plughost runs $(list loadgen_cpu "${TP[@]}"); node-ws runs $(list loadgen_cpu "${TR[@]}")"
+fi
+
+# The 1,000-member chat cell: members and senders over WebSocket (one text message a line) against the
+# same cell over TCP, each run on a fresh host; WS_REPS rounds, TCP first in each.
+echo "WebSocket chat: 1000 members, 10 senders × 20 msg/s, ${CHAT_SECONDS} s, over WebSocket vs TCP, $WS_REPS interleaved rounds"
+CT=(); CW=(); TCP_SEAT_FAILED=0; WS_SEAT_FAILED=0
+ws_chat_args=(--dialect line --members 1000 --senders 10 --rate 20 --duration "$CHAT_SECONDS" --join-timeout 60)
+for rep in $(seq "$WS_REPS"); do
+    [ -z "$WS_NA" ] || break
+    if start_ws_host; then
+        load chat --port "$(service_port "$WSH_READY" chat)" "${ws_chat_args[@]}"
+        stop "$WSH_PID"
+        if seated; then CT+=("$RESULT"); elif [ -n "$RESULT" ]; then TCP_SEAT_FAILED=$(( TCP_SEAT_FAILED + 1 )); fi
+    fi
+    if start_ws_host; then
+        load chat --websocket /chat --port "$(service_port "$WSH_READY" chatws)" "${ws_chat_args[@]}"
+        stop "$WSH_PID"
+        if seated; then CW+=("$RESULT"); elif [ -n "$RESULT" ]; then WS_SEAT_FAILED=$(( WS_SEAT_FAILED + 1 )); fi
+    fi
+done
+label="chat over WebSocket vs over TCP (reference column), 1000 members, 10 senders × 20 msg/s, ${CHAT_SECONDS} s"
+if [ -n "$WS_NA" ] || [ "${#CW[@]}" = 0 ] || [ "${#CT[@]}" = 0 ]; then
+    row "$label" "lost + duplicated + reordered (all runs)" "${WS_NA:-n/a: no run seated every member}" "n/a" "n/a" "0" "n/a"
+    row "$label" "p99 delivery latency (µs)" "${WS_NA:-n/a}" "n/a" "n/a" "≤ 1.5× TCP" "n/a"
+else
+    lost=$(problems "${CW[@]}"); result=$(check "$lost" "==" 0)
+    [ "$WS_SEAT_FAILED" = 0 ] || result="FAIL ($WS_SEAT_FAILED runs could not seat every member)"
+    tcp_lost=$(problems "${CT[@]}"); [ "$TCP_SEAT_FAILED" = 0 ] || tcp_lost="$tcp_lost ($TCP_SEAT_FAILED runs could not seat every member)"
+    row "$label" "lost + duplicated + reordered (all runs)" "$lost" "$tcp_lost" "n/a" "0" "$result"
+    q=$(ratio "$(median p99_us "${CW[@]}")" "$(median p99_us "${CT[@]}")")
+    row "$label" "p99 delivery latency (µs)" "$(ms p99_us "${CW[@]}")" "$(ms p99_us "${CT[@]}")" "$q" "≤ 1.5× TCP" "$(check "$q" "<=" 1.5)"
+    row "$label" "p50 delivery latency (µs)" "$(ms p50_us "${CW[@]}")" "$(ms p50_us "${CT[@]}")" "$(ratio "$(median p50_us "${CW[@]}")" "$(median p50_us "${CT[@]}")")" "(reported)" "n/a"
+    detail "$label, p99 µs" "WebSocket $(list p99_us "${CW[@]}"); TCP $(list p99_us "${CT[@]}")"
+    detail "$label, joined in ms" "WebSocket $(list join_ms "${CW[@]}"); TCP $(list join_ms "${CT[@]}")"
+    detail "$label, deliveries/s" "WebSocket $(list deliveries_per_s "${CW[@]}"); TCP $(list deliveries_per_s "${CT[@]}")"
+    detail "$label, load generator CPU" "WebSocket runs $(list loadgen_cpu "${CW[@]}"); TCP runs $(list loadgen_cpu "${CT[@]}")"
+    saturation "$label" "${CW[@]}" "${CT[@]}"
+fi
+
+fi
+
 if want startup; then
 # ---- start-up ---------------------------------------------------------------------------------
 
@@ -784,6 +922,7 @@ mkdir -p "$RESULTS"
     echo "plughost: \`workers: 1\`; chat \`max_queue: 16KiB\`, \`send_timeout: 1s\`. References: \`plughost-refecho\` (bench/refecho.cpp) and \`ncat --chat\` ($(ncat --version 2>&1 | head -n1 | sed 's/^Ncat: Version /version /;s/ (.*//'))."
     want tls && echo "TLS cells: the reference is HAProxy $(haproxy -v 2>/dev/null | head -n1 | awk '{ print $3 }') (\`nbthread 1\`) terminating TLS in front of plughost-refecho, all on CPU 0; plughost \`workers: 1\`. Same ECDSA P-256 certificate; the client offers TLS 1.3 only, X25519, no session cache or tickets (full handshakes). Server CPU and memory for HAProxy include the refecho behind it where said. TLS hold: $TLS_HOLD_CONNS connections (HAProxy needs two descriptors each; the cap is $HARD_FILES)."
     want udp && echo "UDP cells: the reference is plughost-refudp (bench/refudp.cpp: one thread, blocking recvmmsg/sendmmsg, up to 32 datagrams a call); 50 peers (sockets), 4 datagrams of 64 B or 1 of 1,400 B in flight each; a peer silent for 100 ms counts its in-flight datagrams as lost and sends new ones."
+    want ws && echo "WebSocket cells: the echo reference is bench/refws.js, a minimal echo on Node $("${NODE[@]}" --version 2>/dev/null)'s ws ${NODE_WS_VERSION:-(not installed)} (Debian's node-ws, ${NODE_ADDONS:-addons unknown}; \`perMessageDeflate: false\`), on CPU 0 like plughost (\`workers: 1\`); $WS_REPS interleaved pairs of ${WS_SECONDS} s; one 64 B binary message in flight per connection, masked by the client. The chat cell compares plughost with itself: the same 1,000-member cell over WebSocket (members and senders, one text message a line) and over TCP, $WS_REPS interleaved rounds, a fresh host each run."
     echo "Chat senders are spread evenly over each interval; latency is from send to receipt, CLOCK_MONOTONIC."
     echo
     echo "| cell | metric | plughost | reference | ratio | target | result |"

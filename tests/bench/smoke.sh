@@ -2,7 +2,7 @@
 # One plughost-loadgen mode, briefly and with tiny sizes, so the benchmark instrument cannot rot
 # (tests/bench/CMakeLists.txt runs each mode as its own ctest; make bench is where speed is judged).
 #   smoke.sh echo|hold LOADGEN REFECHO
-#   smoke.sh chat|startup|tls LOADGEN PLUGHOSTD PLUGIN_DIR
+#   smoke.sh chat|startup|tls|ws LOADGEN PLUGHOSTD PLUGIN_DIR
 #   smoke.sh udp LOADGEN REFUDP
 # Every wait is a poll with a deadline; only the processes started here are stopped, by PID.
 set -euo pipefail
@@ -140,6 +140,51 @@ YAML
         exit 1
     fi
     ;;
+ws)
+    # --websocket against plughost's own WebSocket listeners: echo (binary frames, big ones split
+    # across reads) and the chat's line dialect (one text message a line), a member that never reads.
+    plughostd=$3 plugins=$4
+    cat > "$work/host.yaml" <<YAML
+plugin_dir: $plugins
+log_level: warning
+services:
+  echo: {plugin: echo, listen: [{address: 127.0.0.1:0, websocket: {path: /echo}}]}
+  chat: {plugin: chat, listen: [{address: 127.0.0.1:0, websocket: {path: /chat, ping_interval: 100ms}}], max_queue: 16KiB}
+  plain: {plugin: echo, listen: "127.0.0.1:0"}
+YAML
+    "$plughostd" --config "$work/host.yaml" --ready-file "$work/ready" 2> "$work/host.log" & host_pid=$!; pids+=("$host_pid")
+    wait_for_file "$work/ready" "$host_pid" || { cat "$work/host.log" >&2; exit 1; }
+    port() { awk -v s="$1" '$1 == s { n = split($2, a, ":"); print a[n] }' "$work/ready"; }
+    run echo --websocket /echo --port "$(port echo)" --conns 4 --size 64 --round-trips 2000 --server-pid "$host_pid"
+    expect websocket 1
+    expect round_trips 2000
+    expect errors 0
+    run echo --websocket /echo --port "$(port echo)" --conns 3 --size 70000 --inflight 2 --duration 0.3 --warmup 0.1
+    expect errors 0
+    # The host pings members silent for 100 ms: they answer (pongs), or it would close them as dead.
+    run chat --websocket /chat --port "$(port chat)" --dialect line --members 8 --senders 2 --rate 20 --duration 0.5 --grace 2
+    expect websocket 1
+    expect expected 140
+    expect lost 0
+    expect errors 0
+    grep '^RESULT ' "$work/out" | grep -Eq ' pongs=[1-9]' || { echo "no ping was answered" >&2; exit 1; }
+    run chat --websocket /chat --port "$(port chat)" --dialect line --members 4 --senders 1 --rate 20 --duration 0.3 --stalled 1 --grace 2
+    expect errors 0
+    # A path the listener does not serve: the upgrade is refused (404) and the run says so.
+    if "$loadgen" echo --websocket /nowhere --port "$(port echo)" --conns 1 --size 8 --duration 0.1 --warmup 0 > "$work/out"; then
+        echo "loadgen reported success after a refused upgrade" >&2
+        exit 1
+    fi
+    expect connect_failed 1
+    grep -q 'upgrade refused: HTTP/1.1 404' "$work/out" || { echo "the refusal was not reported" >&2; exit 1; }
+    # A plain TCP echo is no WebSocket server: it echoes the request instead of a 101, the join fails.
+    if "$loadgen" chat --websocket /chat --port "$(port plain)" --dialect line --members 2 --senders 1 --rate 5 --duration 0.1 --join-timeout 2 > "$work/out"; then
+        echo "loadgen reported success against a server that never upgraded" >&2
+        exit 1
+    fi
+    expect join_failed 1
+    grep -q 'upgrade refused: GET /chat' "$work/out" || { echo "the missing 101 was not reported" >&2; exit 1; }
+    ;;
 udp)
     refudp=$3
     "$refudp" --port 0 --port-file "$work/port" & refudp_pid=$!; pids+=("$refudp_pid")
@@ -149,7 +194,7 @@ udp)
     grep '^RESULT ' "$work/out" | grep -Eq ' datagrams_per_s=[1-9]' || { echo "no datagram echoed" >&2; exit 1; }
     ;;
 *)
-    echo "usage: smoke.sh echo|hold|chat|startup|tls|udp LOADGEN ..." >&2
+    echo "usage: smoke.sh echo|hold|chat|startup|tls|ws|udp LOADGEN ..." >&2
     exit 2
     ;;
 esac
